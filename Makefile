@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rs-installed
+# GPU users: leave empty to take torch 2.13.0 from PyPI (the CUDA build on Linux x86_64), or
+# name a PyTorch wheel index to choose the CUDA (or CPU) variant; see README "GPU".
+TORCH_INDEX_URL ?=
+TORCH_SPEC := torch==2.13.0
+
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export RAY_AUTH_MODE ?= token
+export HDF5_USE_FILE_LOCKING ?= FALSE
+
+.PHONY: demo test lint lock clean-venv
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	@# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  $(BIN)/python -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(BIN)/python -m pip install -q -c requirements/lock.txt -e ".[dev]"
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/rs config show configs/train/debug.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check rs tests
+
+# Refresh requirements/lock.txt from the current venv (after changing pyproject pins).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E "^(pip|setuptools|wheel)==" \
+	  | sed -E 's/^torch==([0-9.]+)\+.*/torch==\1/' > requirements/lock.txt
+
+clean-venv:
+	rm -rf $(VENV)

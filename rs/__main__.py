@@ -1,0 +1,3 @@
+from rs.cli import main
+
+main()

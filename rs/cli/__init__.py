@@ -1,0 +1,27 @@
+"""The `rs` command line: thin commands over the package; user errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rs.cli import config_cmd
+from rs.errors import RsError
+
+app = typer.Typer(
+    name="rs",
+    help="Train and tune surrogate and diffusion models of phase-field solidification on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    try:
+        app()
+    except RsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
