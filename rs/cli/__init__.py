@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rs.cli import config_cmd
+from rs.cli import config_cmd, data_cmd
 from rs.errors import RsError
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
 
 
 def main() -> None:

@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Inspect the typed experiment config.", no_args_is_help=True)
+from rs.cli.common import SetOpt
 
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a field: dotted.path=value (YAML scalar); repeatable."),
-]
+app = typer.Typer(help="Inspect the typed experiment config.", no_args_is_help=True)
 
 
 @app.command()

@@ -26,12 +26,11 @@ class GenerateConfig(Section):
     anisotropy: float = F(0.02, "Four-fold interface-energy anisotropy ε4", ge=0.0, lt=0.0667)
     # Process primitives, sampled per simulation from these ranges
     velocity_range: tuple[Speed, Speed] = F(
-        (4.6e-4, 2.8e-3), "Pulling speed V range [min, max]", unit="m/s"
+        (1.5e-4, 9.2e-4), "Pulling speed V range [min, max]", unit="m/s"
     )
     gradient_range: tuple[Gradient, Gradient] = F(
-        (1.0e6, 1.0e6), "Thermal gradient G range [min, max]", unit="K/m"
+        (1.5e6, 1.5e6), "Thermal gradient G range [min, max]", unit="K/m"
     )
-    c0_spread: float = F(0.0, "Relative spread of c∞ across simulations (0 = fixed)", ge=0.0, lt=1.0)
     # Numerics
     w0_over_d0: float = F(20.0, "Interface width over capillary length W0/d0", gt=1.0, le=1e4)
     dx_over_w0: float = F(0.8, "Grid spacing over interface width dx/W0", gt=0.05, le=2.0)
@@ -41,10 +40,13 @@ class GenerateConfig(Section):
     frame_interval: float = F(0.5, "Time between stored frames", unit="τ0", gt=0.0, le=1e6)
     front_position: float = F(0.25, "Initial front position as a fraction of the domain length", gt=0.0, lt=1.0)
     perturbation: float = F(0.5, "Amplitude of the initial random front perturbation", unit="W0", ge=0.0, le=50.0)
-    trapping: Literal["antitrapping", "no_antitrapping", "enhanced_diffusivity"] = F(
+    trapping: Literal["antitrapping", "solute_trapping"] = F(
         "antitrapping",
-        "Solute-trapping regime: quantitative anti-trapping, or rapid solidification with trapping",
+        "Quantitative anti-trapping current, or none: rapid-solidification regime with solute trapping",
     )
+    moving_window: bool = F(True, "Shift the grid with the front so long runs stay in the domain")
+    window_target: float = F(0.5, "Front position the moving window keeps, as a domain fraction", gt=0.1, lt=0.9)
+    dtype: Literal["float32", "float64"] = F("float32", "Solver precision (stored images are float32)")
     simulations: tuple[Count, Count, Count] = F((8, 2, 2), "Simulations in the train, val and test splits")
     batch: int = F(16, "Simulations advanced together by the batched solver", ge=1, le=4096)
     device: Literal["auto", "cpu", "cuda"] = F("auto", "Device the generator runs on")

@@ -1,0 +1,1 @@
+"""Phase-field data: layouts, the generator, validation, and the Ray Data source."""

@@ -1,0 +1,67 @@
+"""One reader interface over layouts A and B: sniff, scan simulations, read frame ranges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from rs.data import layout_a, layout_b
+from rs.data.meta import DataError, SimulationMeta, h5open
+
+LAYOUTS: dict[str, ModuleType] = {"A": layout_a, "B": layout_b}
+
+
+def sniff(path: str | Path) -> str:
+    with h5open(path) as f:
+        if layout_a.is_layout_a(f):
+            return "A"
+        if layout_b.is_layout_b(f):
+            return "B"
+    raise DataError(
+        f"{path}: neither layout A (sim_* groups with images) nor layout B (t0_fields, dimensions); "
+        "see DESIGN 'HDF5 layout' or force data.layout"
+    )
+
+
+def scan(path: str | Path, layout: str = "auto") -> list[SimulationMeta]:
+    """Typed metadata of every simulation in one file; h5py objects never leave this call."""
+    chosen = sniff(path) if layout == "auto" else layout
+    if chosen not in LAYOUTS:
+        raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
+    return LAYOUTS[chosen].scan(path)
+
+
+def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
+    """Frames [start, stop) as stored: float32 (n, C, H, W); see `meta.normalized`."""
+    if not 0 <= start <= stop <= meta.n_frames:
+        raise DataError(f"{meta.name}: frames [{start}, {stop}) outside 0..{meta.n_frames}")
+    return LAYOUTS[meta.layout].read_frames(meta, start, stop)
+
+
+def read_thermal(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
+    if meta.layout != "A":
+        raise DataError(f"{meta.name}: layout {meta.layout} has no thermal field; set data.thermal_input=false")
+    return layout_a.read_thermal(meta, start, stop)
+
+
+def split_paths(root: str | Path, split: str, layout: str = "auto") -> list[Path]:
+    """The files of one split under `root`: layout A `train.h5` / `simulation_train.h5`, layout B `train/*.hdf5`."""
+    root = Path(root)
+    found: list[Path] = []
+    if layout in ("auto", "A"):
+        a = layout_a.split_file(root, split)
+        found += [a] if a else []
+    if layout in ("auto", "B") and not found:
+        found += layout_b.split_files(root, split)
+    if not found:
+        raise DataError(
+            f"{root}: no {split} split (looked for {split}.h5, simulation_{split}.h5, {split}/*.hdf5); "
+            f"generate data with `rs data generate` or set data.root"
+        )
+    return found
+
+
+def open_split(root: str | Path, split: str, layout: str = "auto") -> list[SimulationMeta]:
+    return [m for p in split_paths(root, split, layout) for m in scan(p, layout)]

@@ -1,0 +1,100 @@
+"""Typed per-simulation metadata shared by every layout, and the data error type."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from rs.errors import RsError
+
+os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # parallel filesystems (Lustre/GPFS)
+
+
+class DataError(RsError):
+    """A bad data file or simulation; the message names FILE:/group/dataset and what to do."""
+
+
+@dataclass(frozen=True)
+class SimulationMeta:
+    """Where one simulation lives and what it holds; cheap to pickle (no h5py objects)."""
+
+    file: str
+    key: str  # layout A: group name; layout B: trajectory index as text
+    layout: str  # "A" or "B"
+    n_frames: int
+    channels: int
+    height: int
+    width: int
+    fields: tuple[str, ...]
+    normalized: bool  # images already z-scored with channel_mean/std
+    channel_mean: tuple[float, ...] | None
+    channel_std: tuple[float, ...] | None
+    params: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    has_thermal: bool = False
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.n_frames, self.channels, self.height, self.width)
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.file).name}:{self.key}"
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * self.height * self.width * 4
+
+    def n_windows(self, history: int, stride: int, unroll: int = 1) -> int:
+        """How many (input, target) samples the simulation yields."""
+        span = (history - 1) + stride * unroll
+        return max(0, self.n_frames - span)
+
+
+@contextmanager
+def h5open(path: str | Path) -> Iterator[h5py.File]:
+    """Open read-only with one clear error for missing, non-HDF5 or truncated files."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as err:
+        reason = "truncated or corrupt HDF5 file" if h5py.is_hdf5(p) else "not an HDF5 file"
+        raise DataError(f"{p}: {reason} ({str(err).split('(')[0].strip()}); regenerate or re-copy it") from None
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def attr_scalars(attrs: Any) -> dict[str, float]:
+    """Numeric scalar attributes as plain floats (process parameters, grid spacing, ...)."""
+    out = {}
+    for key, value in attrs.items():
+        arr = np.asarray(value)
+        if arr.ndim == 0 and np.issubdtype(arr.dtype, np.number):
+            out[str(key)] = float(arr)
+    return out
+
+
+def attr_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def attr_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [attr_text(value)]
+    return [attr_text(v) for v in np.asarray(value).ravel()]
