@@ -117,7 +117,8 @@ def read_thermal(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     dx = p["dx"]
     x = p.get("x_min", 0.0) + (np.arange(meta.width) + 0.5) * dx
     x_lab = x[None, :] + off[:, None] * dx  # (n, W)
-    T = p.get("T0", 0.0) + p["thermal_gradient_raw"] * (x_lab - p.get("x0_dx", 0.0) * dx - p["pulling_speed"] * t[:, None])
+    x0 = p.get("x0_dx", 0.0) * dx
+    T = p.get("T0", 0.0) + p["thermal_gradient_raw"] * (x_lab - x0 - p["pulling_speed"] * t[:, None])
     return np.broadcast_to(T[:, None, None, :], (n, 1, meta.height, meta.width)).astype(np.float32)
 
 

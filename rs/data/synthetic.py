@@ -50,9 +50,8 @@ def write_layout_a(
     mean, std = cat.mean(axis=1), cat.std(axis=1)
     if normalized:
         for g in groups:
-            g.datasets["images"] = ((g.datasets["images"] - mean[None, :, None, None]) / std[None, :, None, None]).astype(
-                np.float32
-            )
+            z = (g.datasets["images"] - mean[None, :, None, None]) / std[None, :, None, None]
+            g.datasets["images"] = z.astype(np.float32)
             g.attrs["norm_type_images"] = "zscore"
     root = {"fields": ["phi", "c"], "normalization_schema": "zscore", "channel_mean": mean, "channel_std": std}
     write_file(path, groups, root)

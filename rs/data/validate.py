@@ -74,9 +74,8 @@ def _layout_a(f: h5py.File, path: str) -> list[str]:
         if "thermal_field" in grp:
             th = grp["thermal_field"]
             if th.ndim != 4 or th.shape[0] != T or th.shape[2:] != (H, W):
-                problems.append(
-                    f"{where}/thermal_field: shape {th.shape} disagrees with images {ds.shape}; expected ({T}, 1, {H}, {W})"
-                )
+                want = (T, 1, H, W)
+                problems.append(f"{where}/thermal_field: shape {th.shape} disagrees with images; expected {want}")
     if not sims:
         problems.append(f"{path}:/: no sim_* groups")
     return problems

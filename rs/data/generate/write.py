@@ -94,7 +94,9 @@ def generate(
     time_phys = np.arange(gen.frames) * steps_per_frame(gen) * gen.dt * gen.tau0
     stats: dict[str, Any] = {}
     files = []
-    manifest: dict[str, Any] = {"rs_version": rs.__version__, "generate": gen.model_dump(mode="json"), "simulations": []}
+    manifest: dict[str, Any] = {
+        "rs_version": rs.__version__, "generate": gen.model_dump(mode="json"), "simulations": []
+    }
     # Splits share batches: the solver is fastest with many simulations advancing together.
     everything = [r for b in batches(specs, gen.batch) for r in simulate_batch(gen, b, on_frame)]
     for split in SPLITS:
