@@ -34,7 +34,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check rs tests
 
 # Refresh requirements/lock.txt from the current venv (after changing pyproject pins).
-lock: $(STAMP)
+lock:
+	@test -x $(BIN)/python || { echo 'no .venv: run make test first'; exit 1; }
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E "^(pip|setuptools|wheel)==" \
 	  | sed -E 's/^torch==([0-9.]+)\+.*/torch==\1/' > requirements/lock.txt
 

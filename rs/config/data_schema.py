@@ -48,7 +48,8 @@ class GenerateConfig(Section):
     window_target: float = F(0.5, "Front position the moving window keeps, as a domain fraction", gt=0.1, lt=0.9)
     dtype: Literal["float32", "float64"] = F("float32", "Solver precision (stored images are float32)")
     simulations: tuple[Count, Count, Count] = F((8, 2, 2), "Simulations in the train, val and test splits")
-    batch: int = F(16, "Simulations advanced together by the batched solver", ge=1, le=4096)
+    batch: int = F(32, "Simulations advanced together by the batched solver", ge=1, le=4096)
+    compile: bool = F(False, "torch.compile the solver step (≈1.5–2× faster; compiling costs ~30 s once)")
     device: Literal["auto", "cpu", "cuda"] = F("auto", "Device the generator runs on")
     seed: int = F(0, "Seed of process parameters and noise; equal seeds give identical files", ge=0)
 

@@ -157,3 +157,22 @@ def initial_state(
     B = front_BH.shape[0]
     zeros = torch.zeros(B, dtype=front_BH.dtype, device=front_BH.device)
     return State(phi=phi, C=conserved(phi, U, n.k), t=0.0, offset=zeros.clone(), booked=zeros.clone())
+
+
+def compiled_step():  # -> Callable like `step`
+    """`step` with its arithmetic fused by torch.compile (≈2× on CPU; compiling costs ~20–40 s once)."""
+    fields = torch.compile(_fields_step, dynamic=False)
+
+    def run(s: State, n: Numerics, x_W: torch.Tensor, x0: float, v_B: torch.Tensor, lT_B: torch.Tensor) -> None:
+        # Time enters as a tensor: a Python float would be baked in and recompile every step.
+        t = torch.tensor(s.t, dtype=s.phi.dtype, device=s.phi.device)
+        s.phi, s.C = fields(s.phi, s.C, s.offset, t, n, x_W, x0, v_B, lT_B)
+        s.t += n.dt
+
+    return run
+
+
+def _fields_step(phi, C, offset, t, n, x_W, x0, v_B, lT_B):  # type: ignore[no-untyped-def]
+    s = State(phi=phi, C=C, t=t, offset=offset, booked=offset)
+    step(s, n, x_W, x0, v_B, lT_B)
+    return s.phi, s.C

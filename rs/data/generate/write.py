@@ -14,6 +14,7 @@ import numpy as np
 
 import rs
 from rs.config.data_schema import GenerateConfig
+from rs.data.generate import solver
 from rs.data.generate.run import SPLITS, SimResult, batches, sample_specs, simulate_batch, steps_per_frame
 from rs.data.layout_a import Group, write_file
 
@@ -50,7 +51,7 @@ def _stats(results: list[SimResult], time_phys: np.ndarray) -> dict[str, Any]:
 def _generator_attrs(gen: GenerateConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in gen.model_dump().items():
-        if key in ("seed", "simulations", "batch", "device"):
+        if key in ("seed", "simulations", "batch", "device", "compile"):
             continue  # per-simulation seed goes on the group; the rest are run settings
         out[key] = np.asarray(value, dtype=float) if isinstance(value, tuple) else value
     return out
@@ -98,7 +99,8 @@ def generate(
         "rs_version": rs.__version__, "generate": gen.model_dump(mode="json"), "simulations": []
     }
     # Splits share batches: the solver is fastest with many simulations advancing together.
-    everything = [r for b in batches(specs, gen.batch) for r in simulate_batch(gen, b, on_frame)]
+    step_fn = solver.compiled_step() if gen.compile else solver.step
+    everything = [r for b in batches(specs, gen.batch) for r in simulate_batch(gen, b, on_frame, step_fn)]
     for split in SPLITS:
         results = [r for r in everything if r.spec.split == split]
         if split == "train":
