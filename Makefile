@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	$(BIN)/python -m pip install -q -c requirements/lock.txt -e ".[dev]"
 	@touch $@
 
+DEMO_DATA := data/debug
+
 demo: $(STAMP)
 	$(BIN)/rs config show configs/train/debug.yaml
+	@test -f $(DEMO_DATA)/train.h5 || $(BIN)/rs data generate --config configs/data/debug.yaml --out $(DEMO_DATA)
+	$(BIN)/rs data validate $(DEMO_DATA)/train.h5 $(DEMO_DATA)/val.h5 $(DEMO_DATA)/test.h5
+	$(BIN)/rs data inspect $(DEMO_DATA)/val.h5 --sim 1 --png $(DEMO_DATA)/val_sim1.png | tail -n 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
