@@ -1,0 +1,1 @@
+"""Models: backbone, diffusion, loss and region-selector registries, all chosen by config descriptors."""

@@ -1,0 +1,27 @@
+"""Shape handling shared by backbones: any H×W in, the same H×W out."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_to_multiple(x_BCHW: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad bottom/right so H and W divide `multiple`; returns the original (H, W) for cropping."""
+    H, W = x_BCHW.shape[-2:]
+    ph, pw = (-H) % multiple, (-W) % multiple
+    if ph or pw:
+        x_BCHW = F.pad(x_BCHW, (0, pw, 0, ph), mode="replicate")
+    return x_BCHW, (H, W)
+
+
+def crop(x_BCHW: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    return x_BCHW[..., : hw[0], : hw[1]]
+
+
+def groups_for(channels: int, wanted: int) -> int:
+    """The largest group count ≤ wanted that divides `channels` (GroupNorm needs a divisor)."""
+    g = min(wanted, channels)
+    while channels % g:
+        g -= 1
+    return g
