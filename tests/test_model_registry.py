@@ -96,3 +96,20 @@ def test_tiny_overfit_per_family(family: str, backbone: str):
                              "model.fno_modes=8", "diffusion.num_steps=10"], env={})
     first, last = _overfit(cfg)
     assert last < first / 10, (first, last)
+
+
+def test_models_list_cli():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "rs", "models", "list", "--json"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env=os.environ)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["backbone"]: r for r in json.loads(proc.stdout)}
+    assert set(rows) == set(BACKBONES)
+    for r in rows.values():
+        assert r["params"] > 10_000
+        assert 3.5 < r["gflops_128"] / r["gflops_64"] < 4.5  # convolutions scale with the pixel count

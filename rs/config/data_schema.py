@@ -95,7 +95,9 @@ class DataConfig(Section):
     crop_size: tuple[Cells, Cells] | None = F(None, "Target H×W for crop/pad (None = group by shape)")
     on_bad_simulation: Literal["fail", "skip"] = F("fail", "What a bad simulation does: fail the run or skip it")
     seed: int = F(0, "Seed of per-epoch reshuffling", ge=0)
-    read_block_frames: int = F(64, "Frames per Ray Data read task block", ge=1, le=100_000)
+    read_block_frames: int = F(64, "Windows (samples) per Ray Data read task and block", ge=1, le=100_000)
+    read_cpus: float = F(0.5, "CPUs reserved per Ray Data read task (fractions run more reads at once)",
+                         gt=0.0, le=64.0)
     generate: GenerateConfig = GenerateConfig()
 
     channels: int | None = derived("Channels per frame C = len(fields)")

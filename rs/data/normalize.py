@@ -1,0 +1,106 @@
+"""Train-split statistics and z-score normalization of frames, conditioning and the thermal field.
+
+Stored statistics are used when the files carry them (layout A's `channel_mean/std`); otherwise they are
+computed from the train split by streaming over frames. Images already z-scored on disk
+(`norm_type_images = "zscore"`) pass through untouched: nothing is normalized twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rs.data import layouts
+from rs.data.meta import DataError, SimulationMeta
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Stats:
+    fields: tuple[str, ...]
+    channel_mean: tuple[float, ...]
+    channel_std: tuple[float, ...]
+    cond_names: tuple[str, ...]
+    cond_mean: tuple[float, ...]
+    cond_std: tuple[float, ...]
+    thermal_scale: float  # K: the thermal channel is T / thermal_scale
+
+    def frames(self, x: np.ndarray, normalized: bool, channels: list[int], axis: int = 1) -> np.ndarray:
+        """Select `channels` (indices into the stored channels) and z-score unless already normalized."""
+        x = np.take(x, channels, axis=axis)
+        if normalized:
+            return x.astype(np.float32, copy=False)
+        shape = [1] * x.ndim
+        shape[axis] = len(channels)
+        mean = np.asarray(self.channel_mean, np.float32).reshape(shape)
+        std = np.asarray(self.channel_std, np.float32).reshape(shape)
+        return (x - mean) / std
+
+    def denormalize(self, x: np.ndarray, axis: int = 1) -> np.ndarray:
+        shape = [1] * x.ndim
+        shape[axis] = len(self.fields)
+        return x * np.asarray(self.channel_std, np.float32).reshape(shape) + np.asarray(
+            self.channel_mean, np.float32).reshape(shape)
+
+    def cond(self, meta: SimulationMeta) -> np.ndarray:
+        values = []
+        for name in self.cond_names:
+            if name not in meta.params:
+                raise DataError(f"{meta.file}:/{meta.key}: conditioning attribute {name!r} missing; "
+                                f"add it or remove it from data.cond_params")
+            values.append(meta.params[name])
+        v = np.asarray(values, np.float64)
+        return ((v - np.asarray(self.cond_mean)) / np.asarray(self.cond_std)).astype(np.float32)
+
+
+def channel_indices(meta: SimulationMeta, fields: list[str]) -> list[int]:
+    missing = [f for f in fields if f not in meta.fields]
+    if missing:
+        raise DataError(f"{meta.file}:/{meta.key}: fields {missing} not in the file's {list(meta.fields)}; "
+                        f"set data.fields to a subset of them")
+    return [meta.fields.index(f) for f in fields]
+
+
+def compute_stats(train: list[SimulationMeta], fields: list[str], cond_names: list[str]) -> Stats:
+    if not train:
+        raise DataError("train split has no simulations; statistics need at least one")
+    first = train[0]
+    idx = channel_indices(first, fields)
+    stored = first.channel_mean is not None and first.channel_std is not None
+    if stored and len(first.channel_mean or ()) == first.channels:
+        mean = tuple(first.channel_mean[i] for i in idx)  # type: ignore[index]
+        std = tuple(max(first.channel_std[i], EPS) for i in idx)  # type: ignore[index]
+    else:
+        mean, std = _streamed_channel_stats(train, fields)
+    cond_vals = np.array([[m.params.get(n, np.nan) for n in cond_names] for m in train], np.float64)
+    for j, name in enumerate(cond_names):
+        if np.isnan(cond_vals[:, j]).any():
+            bad = train[int(np.argmax(np.isnan(cond_vals[:, j])))]
+            raise DataError(f"{bad.file}:/{bad.key}: conditioning attribute {name!r} missing; "
+                            f"add it or remove it from data.cond_params")
+    cmean = cond_vals.mean(axis=0) if cond_names else np.zeros(0)
+    cstd = np.maximum(cond_vals.std(axis=0), np.abs(cmean) * 1e-3 + EPS) if cond_names else np.zeros(0)
+    g = [m.params.get("thermal_gradient_raw", 0.0) * m.params.get("dx", 0.0) * m.width for m in train]
+    return Stats(tuple(fields), tuple(map(float, mean)), tuple(map(float, std)), tuple(cond_names),
+                 tuple(map(float, cmean)), tuple(map(float, cstd)), float(max(np.mean(g), EPS)))
+
+
+def _streamed_channel_stats(train: list[SimulationMeta], fields: list[str]) -> tuple[tuple, tuple]:
+    """Mean/std per channel over every train frame, one frame at a time (bounded memory)."""
+    total = 0
+    s = np.zeros(len(fields))
+    ss = np.zeros(len(fields))
+    for m in train:
+        idx = channel_indices(m, fields)
+        for t in range(m.n_frames):
+            x = layouts.read_frames(m, t, t + 1)[0][idx].astype(np.float64)
+            if m.normalized and m.channel_mean is not None and m.channel_std is not None:
+                x = x * np.asarray(m.channel_std)[idx, None, None] + np.asarray(m.channel_mean)[idx, None, None]
+            s += x.sum(axis=(1, 2))
+            ss += (x**2).sum(axis=(1, 2))
+            total += x.shape[1] * x.shape[2]
+    mean = s / total
+    std = np.sqrt(np.maximum(ss / total - mean**2, EPS**2))
+    return tuple(mean), tuple(std)

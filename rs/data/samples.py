@@ -1,0 +1,141 @@
+"""Cutting samples out of simulations: the index of read units and the reader of one unit.
+
+A read unit (`Chunk`) is a run of consecutive windows of one simulation; its frames are read once and
+every (input, target) window is cut from them, so a large file gives many parallel read tasks and no
+frame is read twice within a unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from rs.config.data_schema import DataConfig
+from rs.data import layouts
+from rs.data.meta import DataError, SimulationMeta
+from rs.data.normalize import Stats, channel_indices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How windows are cut (the sample contract of DESIGN: input K·C(+1)×H×W, target C or S×C)."""
+
+    fields: tuple[str, ...]
+    history: int
+    stride: int
+    unroll: int
+    thermal: bool
+    shape_policy: str
+    crop_size: tuple[int, int] | None
+    on_bad: str
+
+    @classmethod
+    def from_config(cls, d: DataConfig) -> SampleSpec:
+        return cls(tuple(d.fields), d.history, d.stride, d.unroll_steps, d.thermal_input, d.shape_policy,
+                   d.crop_size, d.on_bad_simulation)
+
+    @property
+    def span(self) -> int:
+        """Frames after the first input frame that one window needs."""
+        return self.history - 1 + self.stride * self.unroll
+
+
+@dataclass(frozen=True)
+class Chunk:
+    meta: SimulationMeta
+    start: int  # first window (index of its first input frame)
+    stop: int  # one past the last window
+    chunk_id: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk: int) -> list[Chunk]:
+    """Chunks over every simulation with enough frames; bad simulations fail or are skipped (logged)."""
+    chunks: list[Chunk] = []
+    skipped = 0
+    for m in metas:
+        try:
+            channel_indices(m, list(spec.fields))
+            n = m.n_windows(spec.history, spec.stride, spec.unroll)
+            if n <= 0:
+                raise DataError(f"{m.file}:/{m.key}: {m.n_frames} frames, fewer than one window needs "
+                                f"({spec.span + 1}); lower data.history/stride/unroll_steps")
+        except DataError as err:
+            if spec.on_bad == "fail":
+                raise
+            log.warning("skipping simulation: %s", err)
+            skipped += 1
+            continue
+        for s in range(0, n, windows_per_chunk):
+            chunks.append(Chunk(m, s, min(s + windows_per_chunk, n), len(chunks)))
+    if skipped:
+        log.warning("skipped %d bad simulation(s) (data.on_bad_simulation: skip)", skipped)
+    return chunks
+
+
+def _fit(x: np.ndarray, spec: SampleSpec) -> np.ndarray:
+    """Centre-crop or edge-pad the last two axes to `crop_size` under the crop/pad policies."""
+    if spec.shape_policy == "group" or spec.crop_size is None:
+        return x
+    H, W = x.shape[-2:]
+    th, tw = spec.crop_size
+    if spec.shape_policy == "crop" or (H >= th and W >= tw):
+        y0, x0 = max((H - th) // 2, 0), max((W - tw) // 2, 0)
+        x = x[..., y0 : y0 + th, x0 : x0 + tw]
+    H, W = x.shape[-2:]
+    if H < th or W < tw:
+        pad = [(0, 0)] * (x.ndim - 2) + [(0, th - H), (0, tw - W)]
+        x = np.pad(x, pad, mode="edge")
+    return x
+
+
+def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+    """All windows of one chunk as a dict of arrays, rows locally shuffled when `rng` is given."""
+    m = chunk.meta
+    idx = channel_indices(m, list(spec.fields))
+    first, last = chunk.start, chunk.stop - 1 + spec.span
+    raw = layouts.read_frames(m, first, last + 1)
+    finite = np.isfinite(raw).all(axis=(1, 2, 3))
+    frames = _fit(stats.frames(raw, m.normalized, idx), spec)  # (F, C, H, W)
+    n, K, C = chunk.rows, spec.history, len(idx)
+    w = np.arange(n)
+    inputs = frames[w[:, None] + np.arange(K)[None, :]]  # (n, K, C, H, W)
+    x = inputs.reshape(n, K * C, *frames.shape[-2:])
+    tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
+    target = frames[tgt_idx]  # (n, S, C, H, W)
+    if spec.unroll == 1:
+        target = target[:, 0]
+    if spec.thermal:
+        th = layouts.read_thermal(m, first, last + 1)[:, 0] / stats.thermal_scale
+        x = np.concatenate([x, _fit(th, spec)[w + K - 1][:, None]], axis=1)
+    times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
+    frame = w + first + K - 1  # the last input frame
+    t_feat = times[frame] if times is not None else frame / max(m.n_frames - 1, 1)
+    cond = np.concatenate([np.broadcast_to(stats.cond(m), (n, len(stats.cond_names))),
+                           np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
+    ok = np.ones(n, bool)
+    if not finite.all():
+        bad = int(first + np.argmin(finite))
+        if spec.on_bad == "fail":
+            raise DataError(f"{m.file}:/{m.key}/images: non-finite values in frame {bad}; "
+                            f"fix the file or set data.on_bad_simulation: skip")
+        touch = np.array([~finite[i : i + spec.span + 1].all() for i in range(n)])
+        ok &= ~touch
+        log.warning("%s:/%s: skipped %d window(s) touching non-finite frames", m.file, m.key, int(touch.sum()))
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    order = order[ok[order]]
+    return {
+        "input": np.ascontiguousarray(x[order], dtype=np.float32),
+        "target": np.ascontiguousarray(target[order], dtype=np.float32),
+        "cond": cond[order],
+        "meta_file": np.full(order.size, m.file),
+        "meta_sim": np.full(order.size, m.key),
+        "meta_frame": frame[order].astype(np.int64),
+    }

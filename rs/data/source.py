@@ -1,0 +1,153 @@
+"""The Ray Data source: HDF5 simulations -> blocks of normalized samples, reshuffled per epoch.
+
+Ray has no HDF5 reader. `PhaseFieldDatasource` plans one read task per chunk of windows (so one large file
+still reads in parallel); each task opens its file itself (h5py objects never cross processes), cuts the
+windows, and returns one large Arrow block with tensor columns. The chunk order is a permutation of
+(data.seed, epoch) and rows inside a chunk are shuffled by (seed, epoch, chunk): a cheap, deterministic
+per-epoch reshuffle with no global materializing shuffle.
+
+The epoch comes from an `EpochClock` actor that rank 0 advances before each epoch; Ray's streaming split
+plans the dataset anew after all ranks reach its epoch barrier, so every rank sees the same epoch's plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+from ray.data import Dataset
+from ray.data.block import BlockAccessor, BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from rs.config.schema import ExperimentConfig
+from rs.data import layouts
+from rs.data.normalize import Stats, compute_stats
+from rs.data.samples import Chunk, SampleSpec, build_index, read_chunk
+
+log = logging.getLogger(__name__)
+ORDER_STRIDE = 1 << 20  # position = chunk position · stride + row: the global order, recoverable from rows
+
+
+@ray.remote(num_cpus=0)
+class EpochClock:
+    """The current epoch of a training run, read by the datasource when Ray plans an epoch."""
+
+    def __init__(self, epoch: int = 0):
+        self.epoch = epoch
+
+    def set(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def get(self) -> int:
+        return self.epoch
+
+
+def epoch_seed(seed: int, epoch: int, *more: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, *more])
+
+
+def _read(chunk: Chunk, spec: SampleSpec, stats: Stats, seed: int | None, epoch: int, position: int):
+    rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
+    batch: dict[str, Any] = read_chunk(chunk, spec, stats, rng)
+    batch["order"] = position * ORDER_STRIDE + np.arange(batch["input"].shape[0], dtype=np.int64)
+    return [BlockAccessor.batch_to_block(batch)]
+
+
+class PhaseFieldDatasource(Datasource):
+    def __init__(self, chunks: list[Chunk], spec: SampleSpec, stats: Stats, seed: int | None,
+                 clock: Any = None, epoch: int = 0):
+        super().__init__()
+        self.chunks, self.spec, self.stats, self.seed = chunks, spec, stats, seed
+        self.clock, self.fixed_epoch = clock, epoch
+
+    def get_name(self) -> str:
+        return "PhaseFieldHDF5"
+
+    def current_epoch(self) -> int:
+        return int(ray.get(self.clock.get.remote())) if self.clock is not None else self.fixed_epoch
+
+    def _row_bytes(self, c: Chunk) -> int:
+        per_frame = len(self.spec.fields) * c.meta.height * c.meta.width * 4
+        return per_frame * (self.spec.history + self.spec.unroll + int(self.spec.thermal))
+
+    def estimate_inmemory_data_size(self) -> int:
+        return sum(c.rows * self._row_bytes(c) for c in self.chunks)
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        epoch = self.current_epoch()
+        order = range(len(self.chunks))
+        if self.seed is not None:
+            order = epoch_seed(self.seed, epoch).permutation(len(self.chunks))
+        tasks = []
+        for position, i in enumerate(order):
+            c = self.chunks[int(i)]
+            meta = BlockMetadata(num_rows=c.rows, size_bytes=c.rows * self._row_bytes(c),
+                                 input_files=(c.meta.file,), exec_stats=None)
+            fn = functools.partial(_read, c, self.spec, self.stats, self.seed, epoch, position)
+            tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
+        return tasks
+
+
+@dataclass
+class SplitData:
+    datasets: dict[str, Dataset]  # one per H×W group: "train" or "train@48x64"
+    stats: Stats
+    samples: int
+
+
+def _groups(chunks: list[Chunk], spec: SampleSpec) -> dict[tuple[int, int] | None, list[Chunk]]:
+    if spec.shape_policy != "group":
+        return {None: chunks}
+    out: dict[tuple[int, int] | None, list[Chunk]] = {}
+    for c in chunks:
+        out.setdefault(c.meta.grid, []).append(c)
+    return out
+
+
+def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *, shuffle: bool = True,
+                clock: Any = None, epoch: int = 0) -> SplitData:
+    """Datasets of one split. Train statistics normalize every split; pass them for val/test."""
+    d = cfg.data
+    spec = SampleSpec.from_config(d)
+    if stats is None:
+        stats = compute_stats(layouts.open_split(d.root, "train", d.layout), list(d.fields), list(d.cond_params))
+    metas = layouts.open_split(d.root, split, d.layout)
+    chunks = build_index(metas, spec, d.read_block_frames)
+    groups = _groups(chunks, spec)
+    datasets = {}
+    for grid, members in groups.items():
+        name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
+        source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch)
+        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=len(members))
+    return SplitData(datasets, stats, sum(c.rows for c in chunks))
+
+
+@dataclass
+class Batch:
+    input: Any  # torch (B, K·C[+1], H, W)
+    target: Any  # torch (B, C, H, W) or (B, S, C, H, W)
+    cond: Any  # torch (B, P)
+    meta: dict[str, np.ndarray]  # file, sim, frame, order
+
+    def __len__(self) -> int:
+        return int(self.input.shape[0])
+
+
+def iterate(it: Any, batch_size: int, *, drop_last: bool = False, prefetch: int = 2) -> Iterator[Batch]:
+    """Torch batches from a Dataset or a Train shard (`DataIterator`), zero-copy from the Arrow blocks."""
+    import warnings
+
+    import torch
+
+    # Blocks are read-only shared memory; batches are never written in place, so zero-copy is safe.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    for b in it.iter_batches(batch_size=batch_size, batch_format="numpy", drop_last=drop_last,
+                             prefetch_batches=prefetch):
+        yield Batch(torch.from_numpy(b["input"]), torch.from_numpy(b["target"]), torch.from_numpy(b["cond"]),
+                    {"file": b["meta_file"], "sim": b["meta_sim"], "frame": b["meta_frame"], "order": b["order"]})
