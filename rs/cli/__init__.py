@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rs.cli import bench_cmd, config_cmd, data_cmd, models_cmd
+from rs.cli import bench_cmd, config_cmd, data_cmd, models_cmd, train_cmd
 from rs.errors import RsError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.command("train")(train_cmd.train)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")
 

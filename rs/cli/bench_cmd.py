@@ -25,3 +25,20 @@ def generator(
 
     result = bench.run(grid=grid, batch=batch, steps=steps, compile=compile)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
+
+
+@app.command()
+def data(
+    work: Annotated[str, typer.Option(help="Scratch directory for the generated and copied files.")] = "/tmp/rs-bench-data",
+    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split, comma separated.")] = "2,8",
+    batch_size: Annotated[int, typer.Option(help="Batch size of every loader.")] = 32,
+    object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 128,
+    as_json: JsonOpt = False,
+) -> None:
+    """Raw h5py vs torch DataLoader vs the Ray Data pipeline: samples/s, ratios and peak RSS."""
+    from pathlib import Path
+
+    from rs.bench import data as bench
+
+    result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb)
+    typer.echo(json.dumps(result) if as_json else bench.table(result))

@@ -95,8 +95,10 @@ class DataConfig(Section):
     crop_size: tuple[Cells, Cells] | None = F(None, "Target H×W for crop/pad (None = group by shape)")
     on_bad_simulation: Literal["fail", "skip"] = F("fail", "What a bad simulation does: fail the run or skip it")
     seed: int = F(0, "Seed of per-epoch reshuffling", ge=0)
-    read_block_frames: int = F(64, "Windows (samples) per Ray Data read task and block", ge=1, le=100_000)
-    read_cpus: float = F(0.5, "CPUs reserved per Ray Data read task (fractions run more reads at once)",
+    read_block_frames: int = F(64, "Windows per chunk: the unit of per-epoch reordering", ge=1, le=100_000)
+    read_block_rows: int = F(256, "Samples per Ray Data read task and block (large blocks amortize overhead)",
+                             ge=1, le=1_000_000)
+    read_cpus: float = F(1.0, "CPUs reserved per Ray Data read task (fractions run more reads at once)",
                          gt=0.0, le=64.0)
     generate: GenerateConfig = GenerateConfig()
 

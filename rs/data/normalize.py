@@ -27,16 +27,20 @@ class Stats:
     cond_std: tuple[float, ...]
     thermal_scale: float  # K: the thermal channel is T / thermal_scale
 
-    def frames(self, x: np.ndarray, normalized: bool, channels: list[int], axis: int = 1) -> np.ndarray:
-        """Select `channels` (indices into the stored channels) and z-score unless already normalized."""
-        x = np.take(x, channels, axis=axis)
+    def frames(self, x: np.ndarray, normalized: bool, channels: list[int], axis: int = 1,
+               inplace: bool = False) -> np.ndarray:
+        """Select `channels` (indices into the stored channels) and z-score unless already normalized;
+        `inplace` reuses `x` (a fresh read) when every channel is kept in order."""
+        if channels != list(range(x.shape[axis])):
+            x, inplace = np.take(x, channels, axis=axis), True
+        x = x.astype(np.float32, copy=not inplace)
         if normalized:
-            return x.astype(np.float32, copy=False)
+            return x
         shape = [1] * x.ndim
         shape[axis] = len(channels)
-        mean = np.asarray(self.channel_mean, np.float32).reshape(shape)
-        std = np.asarray(self.channel_std, np.float32).reshape(shape)
-        return (x - mean) / std
+        x -= np.asarray(self.channel_mean, np.float32).reshape(shape)
+        x /= np.asarray(self.channel_std, np.float32).reshape(shape)
+        return x
 
     def denormalize(self, x: np.ndarray, axis: int = 1) -> np.ndarray:
         shape = [1] * x.ndim

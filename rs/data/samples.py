@@ -103,23 +103,9 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
     first, last = chunk.start, chunk.stop - 1 + spec.span
     raw = layouts.read_frames(m, first, last + 1)
     finite = np.isfinite(raw).all(axis=(1, 2, 3))
-    frames = _fit(stats.frames(raw, m.normalized, idx), spec)  # (F, C, H, W)
+    frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)  # (F, C, H, W)
     n, K, C = chunk.rows, spec.history, len(idx)
     w = np.arange(n)
-    inputs = frames[w[:, None] + np.arange(K)[None, :]]  # (n, K, C, H, W)
-    x = inputs.reshape(n, K * C, *frames.shape[-2:])
-    tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
-    target = frames[tgt_idx]  # (n, S, C, H, W)
-    if spec.unroll == 1:
-        target = target[:, 0]
-    if spec.thermal:
-        th = layouts.read_thermal(m, first, last + 1)[:, 0] / stats.thermal_scale
-        x = np.concatenate([x, _fit(th, spec)[w + K - 1][:, None]], axis=1)
-    times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
-    frame = w + first + K - 1  # the last input frame
-    t_feat = times[frame] if times is not None else frame / max(m.n_frames - 1, 1)
-    cond = np.concatenate([np.broadcast_to(stats.cond(m), (n, len(stats.cond_names))),
-                           np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
     ok = np.ones(n, bool)
     if not finite.all():
         bad = int(first + np.argmin(finite))
@@ -129,13 +115,27 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
         touch = np.array([~finite[i : i + spec.span + 1].all() for i in range(n)])
         ok &= ~touch
         log.warning("%s:/%s: skipped %d window(s) touching non-finite frames", m.file, m.key, int(touch.sum()))
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    order = order[ok[order]]
+    # Shuffle the window index first so each array is gathered once, already in its final order.
+    order = rng.permutation(n) if rng is not None else w
+    w = order[ok[order]]
+    x = frames[w[:, None] + np.arange(K)[None, :]].reshape(w.size, K * C, *frames.shape[-2:])
+    tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
+    target = frames[tgt_idx]  # (n, S, C, H, W)
+    if spec.unroll == 1:
+        target = target[:, 0]
+    if spec.thermal:
+        th = layouts.read_thermal(m, first, last + 1)[:, 0] / stats.thermal_scale
+        x = np.concatenate([x, _fit(th, spec)[w + K - 1][:, None].astype(np.float32)], axis=1)
+    times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
+    frame = w + first + K - 1  # the last input frame
+    t_feat = times[frame] if times is not None else frame / max(m.n_frames - 1, 1)
+    cond = np.concatenate([np.broadcast_to(stats.cond(m), (w.size, len(stats.cond_names))),
+                           np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
     return {
-        "input": np.ascontiguousarray(x[order], dtype=np.float32),
-        "target": np.ascontiguousarray(target[order], dtype=np.float32),
-        "cond": cond[order],
-        "meta_file": np.full(order.size, m.file),
-        "meta_sim": np.full(order.size, m.key),
-        "meta_frame": frame[order].astype(np.int64),
+        "input": x,
+        "target": target,
+        "cond": cond,
+        "meta_file": np.full(w.size, m.file),
+        "meta_sim": np.full(w.size, m.key),
+        "meta_frame": frame.astype(np.int64),
     }

@@ -51,19 +51,24 @@ def epoch_seed(seed: int, epoch: int, *more: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, *more])
 
 
-def _read(chunk: Chunk, spec: SampleSpec, stats: Stats, seed: int | None, epoch: int, position: int):
-    rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
-    batch: dict[str, Any] = read_chunk(chunk, spec, stats, rng)
-    batch["order"] = position * ORDER_STRIDE + np.arange(batch["input"].shape[0], dtype=np.int64)
-    return [BlockAccessor.batch_to_block(batch)]
+def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int):
+    """One read task: several chunks (in epoch order) concatenated into one large block."""
+    parts = []
+    for position, chunk in chunks:
+        rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
+        batch: dict[str, Any] = read_chunk(chunk, spec, stats, rng)
+        batch["order"] = position * ORDER_STRIDE + np.arange(batch["input"].shape[0], dtype=np.int64)
+        parts.append(batch)
+    block = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+    return [BlockAccessor.batch_to_block(block)]
 
 
 class PhaseFieldDatasource(Datasource):
     def __init__(self, chunks: list[Chunk], spec: SampleSpec, stats: Stats, seed: int | None,
-                 clock: Any = None, epoch: int = 0):
+                 clock: Any = None, epoch: int = 0, rows_per_task: int = 256):
         super().__init__()
         self.chunks, self.spec, self.stats, self.seed = chunks, spec, stats, seed
-        self.clock, self.fixed_epoch = clock, epoch
+        self.clock, self.fixed_epoch, self.rows_per_task = clock, epoch, rows_per_task
 
     def get_name(self) -> str:
         return "PhaseFieldHDF5"
@@ -84,14 +89,35 @@ class PhaseFieldDatasource(Datasource):
         order = range(len(self.chunks))
         if self.seed is not None:
             order = epoch_seed(self.seed, epoch).permutation(len(self.chunks))
-        tasks = []
+        # Pack consecutive chunks into tasks of ~rows_per_task rows: large blocks amortize Ray's per-task
+        # and per-block costs (Ray's suggested `parallelism` is sized for small blocks and is ignored),
+        # while two tasks per cluster CPU keep every core reading.
+        total = sum(c.rows for c in self.chunks)
+        cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+        per_task = max(1, min(self.rows_per_task, -(-total // (2 * cpus))))
+        packs: list[list[tuple[int, Chunk]]] = [[]]
         for position, i in enumerate(order):
             c = self.chunks[int(i)]
-            meta = BlockMetadata(num_rows=c.rows, size_bytes=c.rows * self._row_bytes(c),
-                                 input_files=(c.meta.file,), exec_stats=None)
-            fn = functools.partial(_read, c, self.spec, self.stats, self.seed, epoch, position)
+            if packs[-1] and sum(x.rows for _, x in packs[-1]) + c.rows > per_task:
+                packs.append([])
+            packs[-1].append((position, c))
+        tasks = []
+        for pack in packs:
+            rows = sum(c.rows for _, c in pack)
+            meta = BlockMetadata(num_rows=rows, size_bytes=sum(c.rows * self._row_bytes(c) for _, c in pack),
+                                 input_files=tuple(sorted({c.meta.file for _, c in pack})), exec_stats=None)
+            fn = functools.partial(_read, pack, self.spec, self.stats, self.seed, epoch)
             tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
         return tasks
+
+
+def quiet_progress() -> None:
+    """No Ray Data progress bars: they flood worker logs, and tqdm's lock can deadlock the driver at exit.
+    The setting is captured by every dataset created afterwards (and by its split coordinator)."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
 
 
 @dataclass
@@ -114,6 +140,7 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
                 clock: Any = None, epoch: int = 0) -> SplitData:
     """Datasets of one split. Train statistics normalize every split; pass them for val/test."""
     d = cfg.data
+    quiet_progress()
     spec = SampleSpec.from_config(d)
     if stats is None:
         stats = compute_stats(layouts.open_split(d.root, "train", d.layout), list(d.fields), list(d.cond_params))
@@ -123,8 +150,9 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
     datasets = {}
     for grid, members in groups.items():
         name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
-        source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch)
-        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=len(members))
+        source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch,
+                                      d.read_block_rows)
+        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus)
     return SplitData(datasets, stats, sum(c.rows for c in chunks))
 
 

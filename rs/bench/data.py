@@ -1,0 +1,188 @@
+"""`rs bench data`: HDF5 -> training batches, in one run on the same files, stored (lzf) and uncompressed.
+
+Baselines: a raw sequential h5py read in one process, and a torch `DataLoader` over an h5py map-style
+dataset with one worker per core (the way peers load). Ray: the `rs.data.source` pipeline delivering
+normalized batches to an iterator. Throughput is samples (frames) per second at steady state (a warm-up
+pass first); peak RSS sums the driver and every Ray worker process, sampled every 50 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import psutil
+
+from rs.bench.common import machine
+from rs.config import load_config
+from rs.data.layout_a import Group, write_file
+
+
+class PeakRSS:
+    """Peak resident memory of this process plus every Ray worker process, while the block runs."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _total(self) -> int:
+        total = psutil.Process().memory_info().rss
+        for p in psutil.process_iter(["name", "memory_info"]):
+            name = p.info.get("name") or ""
+            if name.startswith("ray::") and p.info.get("memory_info") is not None:
+                total += p.info["memory_info"].rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._total())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakRSS:
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def make_files(src: Path, out: Path, copies: int, compression: str | None) -> Path:
+    """The train split of `src`, its simulations repeated `copies` times, with the given compression."""
+    groups = []
+    with h5py.File(src / "train.h5") as f:
+        root = dict(f.attrs)
+        for c in range(copies):
+            for key in sorted(k for k in f if k.startswith("sim_")):
+                g = f[key]
+                groups.append(Group(f"sim_{len(groups) + 1:04d}", {k: g[k][()] for k in g}, dict(g.attrs)))
+    out.mkdir(parents=True, exist_ok=True)
+    write_file(out / "train.h5", groups, root, compression=compression)
+    return out
+
+
+def raw_read(root: Path) -> tuple[int, int]:
+    frames = nbytes = 0
+    with h5py.File(root / "train.h5") as f:
+        for key in f:
+            ds = f[key]["images"]
+            for s in range(0, ds.shape[0], 64):
+                block = ds[s : s + 64]
+                frames += block.shape[0]
+                nbytes += block.nbytes
+    return frames, nbytes
+
+
+class H5Windows:
+    """Map-style torch dataset: each item opens (once per worker) the file and reads one window."""
+
+    def __init__(self, path: Path, mean: np.ndarray, std: np.ndarray):
+        self.path = str(path)
+        self.mean, self.std = mean[:, None, None], std[:, None, None]
+        with h5py.File(path) as f:
+            self.index = [(k, t) for k in f for t in range(f[k]["images"].shape[0] - 1)]
+        self._f: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        k, t = self.index[i]
+        pair = (self._f[k]["images"][t : t + 2] - self.mean) / self.std
+        return pair[0].astype(np.float32), pair[1].astype(np.float32)
+
+
+def dataloader_read(root: Path, batch_size: int) -> int:
+    import torch
+
+    with h5py.File(root / "train.h5") as f:
+        mean, std = f.attrs["channel_mean"], f.attrs["channel_std"]
+    loader = torch.utils.data.DataLoader(H5Windows(root / "train.h5", mean, std), batch_size=batch_size,
+                                         shuffle=True, num_workers=os.cpu_count() or 1, persistent_workers=False)
+    return sum(x.shape[0] for x, _ in loader)
+
+
+def ray_read(cfg_root: Path, batch_size: int) -> int:
+    from rs.data.source import build_split, iterate
+
+    cfg = load_config(None, [f"data.root={cfg_root}", "data.read_block_frames=64"], env={})
+    ds = build_split(cfg, "train").datasets["train"]
+    return sum(len(b) for b in iterate(ds, batch_size))
+
+
+def _measure(fn: Callable[[], Any], warmup: bool = True) -> tuple[float, Any, int]:
+    if warmup:
+        fn()
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        result = fn()
+        wall = time.perf_counter() - t0
+    return wall, result, rss.peak
+
+
+def run(work: Path, copies: tuple[int, ...] = (2, 8), batch_size: int = 32, object_store_mb: int = 128) -> dict:
+    """Generate the debug dataset once, then measure every loader at each size and compression."""
+    from rs.cluster.env import apply_ray_env
+
+    apply_ray_env()
+    import ray
+
+    from rs.data.generate.write import generate
+
+    src = work / "source"
+    if not (src / "train.h5").is_file():
+        cfg = load_config(Path(__file__).resolve().parents[2] / "configs/data/debug.yaml", env={})
+        generate(cfg.data.generate, src, cfg.data.fields)
+    if not ray.is_initialized():
+        ray.init(num_cpus=os.cpu_count(), object_store_memory=object_store_mb * 1024**2, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    out: dict[str, Any] = {"machine": machine(), "batch_size": batch_size, "object_store_mb": object_store_mb,
+                           "sizes": []}
+    for n in copies:
+        for compression in ("lzf", None):
+            root = make_files(src, work / f"x{n}-{compression or 'none'}", n, compression)
+            size_mb = (root / "train.h5").stat().st_size / 1e6
+            raw_s, (frames, nbytes), raw_rss = _measure(lambda r=root: raw_read(r))
+            dl_s, dl_n, dl_rss = _measure(lambda r=root: dataloader_read(r, batch_size))
+            ray_s, ray_n, ray_rss = _measure(lambda r=root: ray_read(r, batch_size))
+            out["sizes"].append({
+                "copies": n, "compression": compression or "none", "file_mb": size_mb,
+                "in_memory_mb": nbytes / 1e6, "raw_frames_per_s": frames / raw_s, "raw_mb_per_s": nbytes / 1e6 / raw_s,
+                "dataloader_samples_per_s": dl_n / dl_s, "ray_samples_per_s": ray_n / ray_s,
+                "ray_over_raw": (ray_n / ray_s) / (frames / raw_s), "ray_over_dataloader": (ray_n / ray_s) / (dl_n / dl_s),
+                "peak_rss_mb": {"raw": raw_rss / 1e6, "dataloader": dl_rss / 1e6, "ray": ray_rss / 1e6},
+            })
+            shutil.rmtree(root, ignore_errors=True)
+    stored = [s for s in out["sizes"] if s["compression"] == "lzf"]
+    plain = [s for s in out["sizes"] if s["compression"] == "none"]
+    out["ray_over_raw"] = stored[-1]["ray_over_raw"]
+    out["ray_over_raw_uncompressed"] = plain[-1]["ray_over_raw"]
+    out["ray_over_dataloader"] = stored[-1]["ray_over_dataloader"]
+    out["peak_rss_mb"] = max(s["peak_rss_mb"]["ray"] for s in out["sizes"])
+    return out
+
+
+def table(r: dict) -> str:
+    lines = [f"data bench: batch {r['batch_size']}, object store {r['object_store_mb']} MB; {r['machine']}",
+             f"{'copies':>6} {'file':>5} {'MB in mem':>9} {'raw fr/s':>9} {'raw MB/s':>9} {'DL smp/s':>9} "
+             f"{'Ray smp/s':>9} {'Ray/raw':>8} {'Ray/DL':>7} {'RSS MB raw/DL/Ray':>20}"]
+    for s in r["sizes"]:
+        rss = s["peak_rss_mb"]
+        lines.append(
+            f"{s['copies']:>6} {s['compression']:>5} {s['in_memory_mb']:>9.0f} {s['raw_frames_per_s']:>9.0f} "
+            f"{s['raw_mb_per_s']:>9.0f} {s['dataloader_samples_per_s']:>9.0f} {s['ray_samples_per_s']:>9.0f} "
+            f"{s['ray_over_raw']:>8.2f} {s['ray_over_dataloader']:>7.2f} "
+            f"{rss['raw']:>6.0f}/{rss['dataloader']:.0f}/{rss['ray']:.0f}")
+    lines.append(f"ray_over_raw (stored lzf) {r['ray_over_raw']:.2f}; uncompressed {r['ray_over_raw_uncompressed']:.2f}; "
+                 f"ray_over_dataloader {r['ray_over_dataloader']:.2f}; peak RSS {r['peak_rss_mb']:.0f} MB")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Ray clusters: environment for every Ray process, Slurm templates, job submission."""

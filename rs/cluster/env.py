@@ -1,0 +1,22 @@
+"""The environment every Ray process of a run needs, set before Ray reads it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def apply_ray_env(auth_mode: str = "token") -> None:
+    """RAY_AUTH_MODE explicitly (a user's explicit value wins), HDF5 locking off for parallel filesystems.
+
+    Ray reads RAY_AUTH_MODE into its config when it is imported; if it already was (a notebook), the config
+    is refreshed the way Ray itself does when it enables token auth.
+    """
+    os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("RAY_AUTH_MODE") is None:
+        os.environ["RAY_AUTH_MODE"] = auth_mode
+        if "ray._raylet" in sys.modules:
+            from ray._raylet import Config
+
+            Config.initialize("")

@@ -1,0 +1,123 @@
+"""`rs train` and `rs.train(...)`: a TorchTrainer from the typed config; the same code path on a laptop,
+under `ray job submit` and on a Slurm-launched cluster (only RAY_ADDRESS / cluster config differ)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rs.cluster.env import apply_ray_env
+from rs.config import ExperimentConfig, load_config
+from rs.config.serialize import provenance, save, to_dict
+from rs.errors import RsError
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]  # of the latest checkpointed epoch
+    best_metrics: dict[str, Any] | None
+    checkpoint: Path | None  # best by val_rel_l2
+    latest_checkpoint: Path | None
+
+
+def ensure_ray(cfg: ExperimentConfig) -> None:
+    """Join RAY_ADDRESS / cluster.address, keep a Ray the caller started, or start a local one."""
+    apply_ray_env(cfg.cluster.auth_mode)
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS") or cfg.cluster.address
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return
+    kwargs: dict[str, Any] = {"num_cpus": cfg.cluster.num_cpus or os.cpu_count(), "include_dashboard": False}
+    if cfg.cluster.object_store_mb:
+        kwargs["object_store_memory"] = cfg.cluster.object_store_mb * 1024 * 1024
+    if cfg.cluster.temp_dir:
+        kwargs["_temp_dir"] = cfg.cluster.temp_dir
+    ray.init(**kwargs)
+
+
+def _write_run_files(cfg: ExperimentConfig) -> None:
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save(cfg, run_dir / "config.resolved.yaml")
+    tmp = run_dir / ".provenance.json.tmp"
+    tmp.write_text(json.dumps(provenance(cfg), indent=1, default=str))
+    tmp.replace(run_dir / "provenance.json")
+
+
+def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
+        *, start_time: float | None = None) -> TrainResult:
+    """Train one experiment; rerunning with the same run name resumes from its latest checkpoint."""
+    start = start_time or time.time()
+    cfg = config if isinstance(config, ExperimentConfig) else load_config(config, list(overrides))
+    if isinstance(config, ExperimentConfig) and overrides:
+        raise RsError("overrides apply to a config path; pass a path or apply them with load_config")
+    t = cfg.train
+    ensure_ray(cfg)  # sets the Ray environment before Ray is imported
+    import ray
+    import ray.train
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from rs.data.source import EpochClock, build_split
+    from rs.train.loop import train_fn_per_worker
+
+    _write_run_files(cfg)
+    clock = EpochClock.remote()
+    train = build_split(cfg, "train", clock=clock)
+    val = build_split(cfg, "val", train.stats, shuffle=False)
+    world = max(t.num_workers, 1)
+    steps = math.ceil(train.samples / world / t.batch_size)
+    steps = min(steps, t.max_steps_per_epoch) if t.max_steps_per_epoch else steps
+    datasets = {**train.datasets, **val.datasets}
+    resources = {"CPU": t.cpus_per_worker, **({"GPU": 1} if t.use_gpu else {})}
+    trainer = TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config={"experiment": to_dict(cfg), "clock": clock, "steps_per_epoch": max(steps, 1),
+                           "run_dir": str(cfg.run_dir), "dataset_keys": list(datasets), "start_time": start,
+                           "inject_failure": os.environ.get("RS_INJECT_FAILURE")},
+        scaling_config=ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=list(train.datasets)),
+        run_config=RunConfig(
+            name=t.run_name, storage_path=str(t.storage_path),
+            failure_config=FailureConfig(max_failures=t.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=t.num_to_keep, checkpoint_score_attribute="val_rel_l2",
+                                               checkpoint_score_order="min"),
+        ),
+    )
+    print(f"[rs] training {cfg.name}: {train.samples} train / {val.samples} val samples, {t.num_workers} worker(s), "
+          f"{t.epochs} epochs -> {cfg.run_dir}", flush=True)
+    try:
+        result = trainer.fit()
+    except ray.train.TrainingFailedError as err:
+        raise RsError(f"training failed: {_root_cause(err)}") from None
+    finally:
+        ray.kill(clock)
+    kept = result.best_checkpoints or []  # None in in-process mode (num_workers: 0)
+    best = result.get_best_checkpoint("val_rel_l2", "min") if kept else None
+    best_metrics = next((m for c, m in kept if best is not None and c.path == best.path), None)
+    return TrainResult(
+        run_dir=cfg.run_dir, metrics=dict(result.metrics or {}), best_metrics=best_metrics,
+        checkpoint=Path(best.path) if best else None,
+        latest_checkpoint=Path(result.checkpoint.path) if result.checkpoint else None,
+    )
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost worker error as one line (Ray wraps it in several layers)."""
+    text = str(err)
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line and ("Error" in line.split(":")[0] or "Exception" in line.split(":")[0]):
+            return line
+    return text.splitlines()[0] if text else type(err).__name__
