@@ -60,7 +60,7 @@ def make_files(src: Path, out: Path, copies: int, compression: str | None) -> Pa
     groups = []
     with h5py.File(src / "train.h5") as f:
         root = dict(f.attrs)
-        for c in range(copies):
+        for _ in range(copies):
             for key in sorted(k for k in f if k.startswith("sim_")):
                 g = f[key]
                 groups.append(Group(f"sim_{len(groups) + 1:04d}", {k: g[k][()] for k in g}, dict(g.attrs)))
@@ -157,9 +157,11 @@ def run(work: Path, copies: tuple[int, ...] = (2, 8), batch_size: int = 32, obje
             ray_s, ray_n, ray_rss = _measure(lambda r=root: ray_read(r, batch_size))
             out["sizes"].append({
                 "copies": n, "compression": compression or "none", "file_mb": size_mb,
-                "in_memory_mb": nbytes / 1e6, "raw_frames_per_s": frames / raw_s, "raw_mb_per_s": nbytes / 1e6 / raw_s,
+                "in_memory_mb": nbytes / 1e6, "raw_frames_per_s": frames / raw_s,
+                "raw_mb_per_s": nbytes / 1e6 / raw_s,
                 "dataloader_samples_per_s": dl_n / dl_s, "ray_samples_per_s": ray_n / ray_s,
-                "ray_over_raw": (ray_n / ray_s) / (frames / raw_s), "ray_over_dataloader": (ray_n / ray_s) / (dl_n / dl_s),
+                "ray_over_raw": (ray_n / ray_s) / (frames / raw_s),
+                "ray_over_dataloader": (ray_n / ray_s) / (dl_n / dl_s),
                 "peak_rss_mb": {"raw": raw_rss / 1e6, "dataloader": dl_rss / 1e6, "ray": ray_rss / 1e6},
             })
             shutil.rmtree(root, ignore_errors=True)
@@ -183,6 +185,7 @@ def table(r: dict) -> str:
             f"{s['raw_mb_per_s']:>9.0f} {s['dataloader_samples_per_s']:>9.0f} {s['ray_samples_per_s']:>9.0f} "
             f"{s['ray_over_raw']:>8.2f} {s['ray_over_dataloader']:>7.2f} "
             f"{rss['raw']:>6.0f}/{rss['dataloader']:.0f}/{rss['ray']:.0f}")
-    lines.append(f"ray_over_raw (stored lzf) {r['ray_over_raw']:.2f}; uncompressed {r['ray_over_raw_uncompressed']:.2f}; "
+    lines.append(f"ray_over_raw (stored lzf) {r['ray_over_raw']:.2f}; "
+                 f"uncompressed {r['ray_over_raw_uncompressed']:.2f}; "
                  f"ray_over_dataloader {r['ray_over_dataloader']:.2f}; peak RSS {r['peak_rss_mb']:.0f} MB")
     return "\n".join(lines)

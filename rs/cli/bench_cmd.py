@@ -29,8 +29,8 @@ def generator(
 
 @app.command()
 def data(
-    work: Annotated[str, typer.Option(help="Scratch directory for the generated and copied files.")] = "/tmp/rs-bench-data",
-    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split, comma separated.")] = "2,8",
+    work: Annotated[str, typer.Option(help="Scratch directory for generated and copied files.")] = "/tmp/rs-bench-data",
+    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split.")] = "2,8",
     batch_size: Annotated[int, typer.Option(help="Batch size of every loader.")] = 32,
     object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 128,
     as_json: JsonOpt = False,
