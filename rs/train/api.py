@@ -71,6 +71,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     from rs.data.source import EpochClock, build_split
     from rs.train.loop import train_fn_per_worker
 
+    _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
     _write_run_files(cfg)
     clock = EpochClock.remote()
     train = build_split(cfg, "train", clock=clock)
@@ -111,6 +112,17 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         checkpoint=Path(best.path) if best else None,
         latest_checkpoint=Path(result.checkpoint.path) if result.checkpoint else None,
     )
+
+
+def _check_cpu_budget(cfg: ExperimentConfig, cpus: float) -> None:
+    """Training workers that take every CPU leave Ray Data no budget: it would stall forever, silently."""
+    t = cfg.train
+    workers = max(t.num_workers, 1) * t.cpus_per_worker
+    if workers + cfg.data.read_cpus > cpus + 1e-9:
+        raise RsError(
+            f"train.num_workers × train.cpus_per_worker = {workers:g} CPU plus data.read_cpus = {cfg.data.read_cpus:g} "
+            f"exceed the cluster's {cpus:g} CPUs, so Ray Data could never read; lower train.cpus_per_worker "
+            f"(e.g. 0.5) or data.read_cpus, or use a bigger cluster")
 
 
 def _root_cause(err: BaseException) -> str:
