@@ -130,7 +130,7 @@ def _measure(fn: Callable[[], Any], warmup: bool = True) -> tuple[float, Any, in
     return wall, result, rss.peak
 
 
-def run(work: Path, copies: tuple[int, ...] = (2, 8), batch_size: int = 32, object_store_mb: int = 128) -> dict:
+def run(work: Path, copies: tuple[int, ...] = (2, 16), batch_size: int = 32, object_store_mb: int = 128) -> dict:
     """Generate the debug dataset once, then measure every loader at each size and compression."""
     from rs.cluster.env import apply_ray_env
 

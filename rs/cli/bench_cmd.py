@@ -30,7 +30,7 @@ def generator(
 @app.command()
 def data(
     work: Annotated[str, typer.Option(help="Scratch directory for generated and copied files.")] = "/tmp/rs-bench-data",
-    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split.")] = "2,8",
+    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split.")] = "2,16",
     batch_size: Annotated[int, typer.Option(help="Batch size of every loader.")] = 32,
     object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 128,
     as_json: JsonOpt = False,
@@ -41,4 +41,21 @@ def data(
     from rs.bench import data as bench
 
     result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb)
+    typer.echo(json.dumps(result) if as_json else bench.table(result))
+
+
+@app.command()
+def train(
+    config: Annotated[str, typer.Option("--config", help="Experiment YAML.")] = "configs/train/debug.yaml",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
+    epochs: Annotated[int, typer.Option(help="Ray Train epochs (the last one is the steady state).")] = 3,
+    steps: Annotated[int, typer.Option(help="Optimizer steps of the plain torch loop.")] = 60,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plain single-process torch vs Ray Train (2 workers): samples/s ratio and time to first step."""
+    from pathlib import Path
+
+    from rs.bench import train as bench
+
+    result = bench.run(Path(config), list(set_ or []), epochs, steps)
     typer.echo(json.dumps(result) if as_json else bench.table(result))

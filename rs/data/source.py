@@ -80,6 +80,24 @@ class PhaseFieldDatasource(Datasource):
         per_frame = len(self.spec.fields) * c.meta.height * c.meta.width * 4
         return per_frame * (self.spec.history + self.spec.unroll + int(self.spec.thermal))
 
+    def rows_per_read(self) -> int:
+        """Rows per read task: large blocks amortize Ray's per-task and per-block costs (Ray's suggested
+        `parallelism` is sized for small blocks and is ignored), while two tasks per cluster CPU keep every
+        core reading."""
+        total = sum(c.rows for c in self.chunks)
+        cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+        return max(1, min(self.rows_per_task, -(-total // (2 * cpus))))
+
+    def num_reads(self) -> int:
+        """About how many read tasks `get_read_tasks` plans: packing in the epoch's order can differ by a task
+        or two when chunk sizes differ, and Ray re-splits blocks only when it gets fewer than asked for."""
+        per_task, n, rows = self.rows_per_read(), 1, 0
+        for c in self.chunks:
+            if rows and rows + c.rows > per_task:
+                n, rows = n + 1, 0
+            rows += c.rows
+        return n
+
     def estimate_inmemory_data_size(self) -> int:
         return sum(c.rows * self._row_bytes(c) for c in self.chunks)
 
@@ -89,12 +107,7 @@ class PhaseFieldDatasource(Datasource):
         order = range(len(self.chunks))
         if self.seed is not None:
             order = epoch_seed(self.seed, epoch).permutation(len(self.chunks))
-        # Pack consecutive chunks into tasks of ~rows_per_task rows: large blocks amortize Ray's per-task
-        # and per-block costs (Ray's suggested `parallelism` is sized for small blocks and is ignored),
-        # while two tasks per cluster CPU keep every core reading.
-        total = sum(c.rows for c in self.chunks)
-        cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
-        per_task = max(1, min(self.rows_per_task, -(-total // (2 * cpus))))
+        per_task = self.rows_per_read()
         packs: list[list[tuple[int, Chunk]]] = [[]]
         for position, i in enumerate(order):
             c = self.chunks[int(i)]
@@ -152,7 +165,8 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
         name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
         source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch,
                                       d.read_block_rows)
-        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus)
+        # As many output blocks as read tasks: otherwise Ray re-splits every large block into small ones.
+        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=source.num_reads())
     return SplitData(datasets, stats, sum(c.rows for c in chunks))
 
 

@@ -61,6 +61,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     val_keys = sorted(k for k in config["dataset_keys"] if k.startswith("val"))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
     step_model = torch.compile(model) if t.compile else model
+    first_step_s: float | None = None
 
     for epoch in range(progress.epoch, t.epochs):
         if rank == 0 and config.get("clock") is not None:
@@ -90,13 +91,16 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
                 steps_this_epoch += 1
                 seen += len(batch)
                 losses.append(float(loss.detach()))
-                if progress.step == 1 and rank == 0:
-                    print(f"[rs] first optimizer step {time.time() - config['start_time']:.1f} s after start",
-                          flush=True)
+                if first_step_s is None:
+                    first_step_s = time.time() - config["start_time"]
+                    if rank == 0:
+                        print(f"[rs] first optimizer step {first_step_s:.1f} s after start", flush=True)
         train_time = time.perf_counter() - t0
         metrics = {"epoch": epoch, "step": progress.step, "train_loss": float(np.mean(losses)) if losses else math.nan,
                    "samples_per_s": seen * world / max(train_time, 1e-9), "lr": sched.get_last_lr()[0],
                    **_validate(family, model, ema, val_keys, t.batch_size, epoch)}
+        if first_step_s is not None and epoch == progress.epoch:
+            metrics["first_step_s"] = first_step_s  # in the epoch this process took its first step
         progress.epoch = epoch + 1
         if rank == 0:
             print("[rs] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

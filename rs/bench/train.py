@@ -1,0 +1,115 @@
+"""`rs bench train`: a plain single-process torch loop vs Ray Train (2 workers) on the same data and model,
+in one run: steady-state samples/s ratio and time from start to the first optimizer step of each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _local(config: Path, overrides: list[str], steps: int, t_start: float) -> dict[str, float]:
+    """The way a single-process script trains: samples in memory, one model, one optimizer."""
+    import numpy as np
+    import torch
+
+    from rs.config import load_config
+    from rs.data import layouts
+    from rs.data.normalize import compute_stats
+    from rs.data.samples import SampleSpec, build_index, read_chunk
+    from rs.data.source import Batch
+    from rs.models.build import build_model
+    from rs.train.families import FAMILIES
+    from rs.train.optim import build_optimizer
+
+    cfg = load_config(config, overrides)
+    d = cfg.data
+    train = layouts.open_split(d.root, "train", d.layout)
+    stats = compute_stats(train, list(d.fields), list(d.cond_params))
+    spec = SampleSpec.from_config(d)
+    parts = [read_chunk(c, spec, stats, None) for c in build_index(train, spec, d.read_block_frames)]
+    x = torch.from_numpy(np.concatenate([p["input"] for p in parts]))
+    y = torch.from_numpy(np.concatenate([p["target"] for p in parts]))
+    c = torch.from_numpy(np.concatenate([p["cond"] for p in parts]))
+    family = FAMILIES[cfg.train.model_family](cfg)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg)
+    opt = build_optimizer(cfg.train, model)
+    bs = cfg.train.batch_size
+    gen = torch.Generator().manual_seed(0)
+    first = None
+    t_steady = 0.0
+    done = 0
+    for step in range(steps):
+        i = (step * bs) % max(len(x) - bs, 1)
+        batch = Batch(x[i : i + bs], y[i : i + bs], c[i : i + bs], {})
+        loss, _ = family.loss(model, batch, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if first is None:
+            first = time.time() - t_start
+        if step == 4:  # steady state starts after a few steps of allocator and thread warm-up
+            t_steady = time.perf_counter()
+        elif step > 4:
+            done += bs
+    return {"samples_per_s": done / (time.perf_counter() - t_steady), "first_step_s": float(first or 0.0)}
+
+
+def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60) -> dict[str, Any]:
+    from rs.bench.common import machine
+
+    out: dict[str, Any] = {"machine": machine(), "config": str(config), "overrides": overrides}
+    # Each side starts a fresh Python process so time-to-first-step counts imports as a user would.
+    local = _subprocess(["local", str(config), json.dumps(overrides), str(steps)])
+    runs = Path(f"/tmp/rs-bench-train-{os.getpid()}")
+    ray_args = [*overrides, f"train.storage_path={runs}", f"train.epochs={epochs}", "train.run_name=bench"]
+    ray = _subprocess(["ray", str(config), json.dumps(ray_args), "0"])
+    out.update({
+        "local_samples_per_s": local["samples_per_s"], "first_step_s_local": local["first_step_s"],
+        "ray_samples_per_s": ray["samples_per_s"], "first_step_s": ray["first_step_s"],
+        "throughput_ratio": ray["samples_per_s"] / local["samples_per_s"],
+    })
+    return out
+
+
+def _subprocess(args: list[str]) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, "-m", "rs.bench.train", *args], capture_output=True, text=True,
+                          cwd=REPO, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench side {args[0]} failed: {proc.stderr[-1500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _ray_side(config: Path, overrides: list[str], t_start: float) -> dict[str, float]:
+    from rs.train.api import fit
+    from rs.train.checkpoint import META
+
+    result = fit(config, overrides, start_time=t_start)
+    metas = sorted((json.loads((d / META).read_text()) for d in result.run_dir.glob("checkpoint_*")),
+                   key=lambda m: m["epoch"])
+    first = next(m["metrics"]["first_step_s"] for m in metas if "first_step_s" in m["metrics"])
+    return {"samples_per_s": metas[-1]["metrics"]["samples_per_s"], "first_step_s": first}
+
+
+def table(r: dict[str, Any]) -> str:
+    return "\n".join([
+        f"train bench: {r['config']} {' '.join(r['overrides'])}; {r['machine']}",
+        f"{'':<32} {'samples/s':>10} {'first step (s)':>15}",
+        f"{'plain torch, 1 process':<32} {r['local_samples_per_s']:>10.1f} {r['first_step_s_local']:>15.1f}",
+        f"{'Ray Train, 2 workers':<32} {r['ray_samples_per_s']:>10.1f} {r['first_step_s']:>15.1f}",
+        f"throughput_ratio (Ray/plain): {r['throughput_ratio']:.2f}",
+    ])
+
+
+if __name__ == "__main__":
+    start = time.time()
+    side, cfg_path, extra, n = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+    result = _local(cfg_path, extra, n, start) if side == "local" else _ray_side(cfg_path, extra, start)
+    print(json.dumps(result))
