@@ -14,7 +14,7 @@ from rs.config import derived as derived_mod
 from rs.config.errors import ConfigError
 from rs.config.schema import ExperimentConfig
 from rs.config.space import check_space
-from rs.config.tree import flatten, is_derived, leaf_key, leaves, unflatten
+from rs.config.tree import flatten, get_path, is_derived, leaf_key, leaves, unflatten
 
 ENV_PREFIX = "RS_"
 # One layer: (dotted path, value, source) in the order they apply.
@@ -53,7 +53,7 @@ def load_config(
 def build(flat: dict[str, Any], sources: Mapping[str, str]) -> ExperimentConfig:
     """Validate primitives, then fill every derived value."""
     cfg = _validate(unflatten(flat), sources)
-    values = derived_mod.compute(lambda p: _get(cfg, p))
+    values = derived_mod.compute(lambda p: get_path(cfg, p))
     nested = cfg.model_dump()
     for key, value in values.items():
         node = nested
@@ -71,13 +71,6 @@ def with_meta(cfg: ExperimentConfig, name: str, sources: Mapping[str, str]) -> E
     cfg._name = name
     cfg._sources = all_sources
     return cfg
-
-
-def _get(cfg: ExperimentConfig, path: str) -> Any:
-    obj: Any = cfg
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _refuse_derived(key: str, src: str) -> None:
