@@ -31,8 +31,10 @@ demo: $(STAMP)
 	@test -f $(DEMO_DATA)/train.h5 || $(BIN)/rs data generate --config configs/data/debug.yaml --out $(DEMO_DATA)
 	$(BIN)/rs data validate $(DEMO_DATA)/train.h5 $(DEMO_DATA)/val.h5 $(DEMO_DATA)/test.h5
 	$(BIN)/rs data inspect $(DEMO_DATA)/val.h5 --sim 1 --png $(DEMO_DATA)/val_sim1.png | tail -n 3
-	$(BIN)/rs train configs/train/debug.yaml
-	@echo "next: the run directory above holds config.resolved.yaml, provenance.json and checkpoint_*/;"
+	$(BIN)/rs train configs/train/debug.yaml --set tracking.mlflow.local=true
+	$(BIN)/rs eval --checkpoint runs/debug
+	@echo "next: runs/debug holds config.resolved.yaml, provenance.json, checkpoint_*/ and eval/test/{summary.json,plots/};"
+	@echo "      browse the MLflow run: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/runs/mlflow.db"
 	@echo "      rerun 'make demo' to resume it, or 'rs train configs/train/debug_diffusion.yaml' for diffusion."
 
 test: $(STAMP)

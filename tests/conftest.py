@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +19,24 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.pop("RAY_ADDRESS", None)
+for var in ("MLFLOW_TRACKING_URI", "WANDB_MODE", "RS_TRACKING_CONTEXT"):
+    os.environ.pop(var, None)  # tracking is switched on by the tests that test it
 for var in [v for v in os.environ if v.startswith("RS_") and "__" in v]:
     os.environ.pop(var)  # a developer's RS_* overrides must not leak into tests
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny generated dataset (32², 9 frames, 4/1/1 simulations) for training tests."""
+    root = tmp_path_factory.mktemp("pf")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rs", "data", "generate", "--config", "configs/data/debug.yaml", "--out", str(root),
+         "--set", "data.generate.grid=[32, 32]", "--set", "data.generate.frames=9",
+         "--set", "data.generate.simulations=[4, 1, 1]"], cwd=REPO, capture_output=True, text=True, env=os.environ)
+    assert proc.returncode == 0, proc.stderr
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +59,66 @@ def ray_session() -> Iterator[dict[str, float]]:
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+class MlflowServer:
+    """A real `mlflow server` on a loopback port: sqlite backend store, local artifact root."""
+
+    def __init__(self, root: Path, port: int | None = None):
+        import socket
+
+        self.root = root
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = port
+        self.uri = f"http://127.0.0.1:{port}"
+        self.proc: object = None
+
+    def start(self) -> MlflowServer:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "server.log", "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port",
+                 str(self.port), "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+                 "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+            if self.proc.poll() is not None:  # type: ignore[attr-defined]
+                break
+        self.stop()
+        raise RuntimeError(f"mlflow server did not start: {(self.root / 'server.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        """Kill the server's whole process group (uvicorn workers included), by PID."""
+        import signal
+
+        proc = self.proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        proc.wait(timeout=30)  # type: ignore[attr-defined]
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -21,17 +21,6 @@ TINY = ["model.width=8", "model.channel_mults=[1, 2]", "model.norm_groups=4", "t
         "train.warmup_steps=2", "train.cpus_per_worker=0.5", "train.num_workers=2"]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pf")
-    proc = subprocess.run(
-        [sys.executable, "-m", "rs", "data", "generate", "--config", "configs/data/debug.yaml", "--out", str(root),
-         "--set", "data.generate.grid=[32, 32]", "--set", "data.generate.frames=9",
-         "--set", "data.generate.simulations=[4, 1, 1]"], cwd=REPO, capture_output=True, text=True, env=os.environ)
-    assert proc.returncode == 0, proc.stderr
-    return root
-
-
 def cfg_args(data_root: Path, runs: Path, *more: str) -> list[str]:
     return [f"data.root={data_root}", f"train.storage_path={runs}", *TINY, *more]
 

@@ -92,8 +92,8 @@ def _ray_side(config: Path, overrides: list[str], t_start: float) -> dict[str, f
     from rs.train.checkpoint import META
 
     result = fit(config, overrides, start_time=t_start)
-    metas = sorted((json.loads((d / META).read_text()) for d in result.run_dir.glob("checkpoint_*")),
-                   key=lambda m: m["epoch"])
+    dirs = [d for d in result.run_dir.glob("checkpoint_*") if (d / META).is_file()]
+    metas = sorted((json.loads((d / META).read_text()) for d in dirs), key=lambda m: m["epoch"])
     first = next(m["metrics"]["first_step_s"] for m in metas if "first_step_s" in m["metrics"])
     return {"samples_per_s": metas[-1]["metrics"]["samples_per_s"], "first_step_s": first}
 

@@ -59,3 +59,15 @@ def train(
 
     result = bench.run(Path(config), list(set_ or []), epochs, steps)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
+
+
+@app.command()
+def catalog(
+    runs: Annotated[int, typer.Option(help="Synthetic run records.")] = 10_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a Parquet catalog of synthetic runs, rebuild it (idempotent), time the grouped-best query."""
+    from rs.bench import catalog as bench
+
+    result = bench.run(runs)
+    typer.echo(json.dumps(result, default=str) if as_json else bench.table(result))

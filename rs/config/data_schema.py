@@ -96,8 +96,10 @@ class DataConfig(Section):
     on_bad_simulation: Literal["fail", "skip"] = F("fail", "What a bad simulation does: fail the run or skip it")
     seed: int = F(0, "Seed of per-epoch reshuffling", ge=0)
     read_block_frames: int = F(64, "Windows per chunk: the unit of per-epoch reordering", ge=1, le=100_000)
-    read_block_rows: int = F(256, "Samples per Ray Data read task and block (large blocks amortize overhead)",
-                             ge=1, le=1_000_000)
+    read_block_rows: int = F(256, "Samples per Ray Data block (bounds read memory: one block per in-flight "
+                             "read is held at a time)", ge=1, le=1_000_000)
+    read_task_blocks: int = F(8, "Most blocks one read task yields: long tasks amortize Ray Data's per-task "
+                              "scheduling cost (~0.1 s here)", ge=1, le=10_000)
     read_cpus: float = F(1.0, "CPUs reserved per Ray Data read task (fractions run more reads at once)",
                          gt=0.0, le=64.0)
     generate: GenerateConfig = GenerateConfig()

@@ -50,6 +50,21 @@ def load_config(
     return with_meta(cfg, name, sources)
 
 
+def apply_overrides(cfg: ExperimentConfig, overrides: Iterable[str]) -> ExperimentConfig:
+    """A resolved config with `--set` overrides on top (their source is "cli"); derived values recomputed."""
+    flat: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, info in leaves(ExperimentConfig).items():
+        if not is_derived(info):
+            flat[key], sources[key] = get_path(cfg, key), cfg.sources.get(key, "default")
+    for key, value, src in parse_sets(overrides):
+        _refuse_derived(key, src)
+        flat[key], sources[key] = value, src
+    out = build(flat, sources)
+    check_space(out.tune.space)
+    return with_meta(out, cfg.name, sources)
+
+
 def build(flat: dict[str, Any], sources: Mapping[str, str]) -> ExperimentConfig:
     """Validate primitives, then fill every derived value."""
     cfg = _validate(unflatten(flat), sources)

@@ -11,7 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from rs.data.meta import DataError, SimulationMeta, attr_list, attr_scalars, attr_text, h5open
+from rs.data.meta import DataError, SimulationMeta, attr_list, attr_scalars, attr_text, h5open, h5reader
 
 SPLIT_NAMES = {s: (f"{s}.h5", f"simulation_{s}.h5") for s in ("train", "val", "test")}
 
@@ -64,6 +64,7 @@ def scan(path: str | Path) -> list[SimulationMeta]:
     with h5open(path) as f:
         fields = attr_list(f.attrs.get("fields"))
         root_mean, root_std = f.attrs.get("channel_mean"), f.attrs.get("channel_std")
+        root_params = attr_scalars(f.attrs)
         for key in sorted(k for k in f if k.startswith("sim_")):
             grp = f[key]
             if "images" not in grp:
@@ -83,7 +84,7 @@ def scan(path: str | Path) -> list[SimulationMeta]:
                 fields=names, normalized=norm == "zscore",
                 channel_mean=None if mean is None else tuple(np.asarray(mean, float).ravel()),
                 channel_std=None if std is None else tuple(np.asarray(std, float).ravel()),
-                params={**attr_scalars(f.attrs), **attr_scalars(grp.attrs)},
+                params={**root_params, **attr_scalars(grp.attrs)},
                 has_thermal="thermal_field" in grp,
             ))
     return sims
@@ -91,19 +92,19 @@ def scan(path: str | Path) -> list[SimulationMeta]:
 
 def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     """Frames [start, stop) as stored, float32 (n, C, H, W)."""
-    with h5open(meta.file) as f:
+    with h5reader(meta.file) as f:
         return np.asarray(f[meta.key]["images"][start:stop], dtype=np.float32)
 
 
 def read_series(meta: SimulationMeta, name: str) -> np.ndarray | None:
-    with h5open(meta.file) as f:
+    with h5reader(meta.file) as f:
         grp = f[meta.key]
         return np.asarray(grp[name][()]) if name in grp else None
 
 
 def read_thermal(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     """Temperature (K, relative to T0) as (n, 1, H, W): stored, or T = T0 + G·(x − x0 − V·t)."""
-    with h5open(meta.file) as f:
+    with h5reader(meta.file) as f:
         grp = f[meta.key]
         if "thermal_field" in grp:
             return np.asarray(grp["thermal_field"][start:stop], dtype=np.float32)

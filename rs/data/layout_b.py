@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from rs.data.meta import DataError, SimulationMeta, attr_list, h5open
+from rs.data.meta import DataError, SimulationMeta, attr_list, h5open, h5reader
 
 
 def is_layout_b(f: h5py.File) -> bool:
@@ -83,7 +83,7 @@ def _scalar_params(f: h5py.File, n_traj: int) -> list[dict[str, float]]:
 def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     traj = int(meta.key)
     out = np.empty((stop - start, meta.channels, meta.height, meta.width), dtype=np.float32)
-    with h5open(meta.file) as f:
+    with h5reader(meta.file) as f:
         for c, (path, _, comp) in enumerate(_field_items(f)):
             ds = f[path]
             index: tuple = ()

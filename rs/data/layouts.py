@@ -8,7 +8,7 @@ from types import ModuleType
 import numpy as np
 
 from rs.data import layout_a, layout_b
-from rs.data.meta import DataError, SimulationMeta, h5open
+from rs.data.meta import DataError, SimulationMeta, file_key, h5open
 
 LAYOUTS: dict[str, ModuleType] = {"A": layout_a, "B": layout_b}
 
@@ -25,12 +25,22 @@ def sniff(path: str | Path) -> str:
     )
 
 
+_SCANS: dict[tuple, list[SimulationMeta]] = {}
+
+
 def scan(path: str | Path, layout: str = "auto") -> list[SimulationMeta]:
-    """Typed metadata of every simulation in one file; h5py objects never leave this call."""
-    chosen = sniff(path) if layout == "auto" else layout
-    if chosen not in LAYOUTS:
-        raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
-    return LAYOUTS[chosen].scan(path)
+    """Typed metadata of every simulation in one file; h5py objects never leave this call. Remembered per
+    file version: reading thousands of HDF5 attributes costs seconds, and every split and epoch asks."""
+    try:
+        key: tuple = (*file_key(path), layout)
+    except OSError:
+        raise DataError(f"{path}: file not found") from None
+    if key not in _SCANS:
+        chosen = sniff(path) if layout == "auto" else layout
+        if chosen not in LAYOUTS:
+            raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
+        _SCANS[key] = LAYOUTS[chosen].scan(path)
+    return list(_SCANS[key])
 
 
 def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:

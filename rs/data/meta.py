@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,17 +62,49 @@ class SimulationMeta:
         return max(0, self.n_frames - span)
 
 
-@contextmanager
-def h5open(path: str | Path) -> Iterator[h5py.File]:
-    """Open read-only with one clear error for missing, non-HDF5 or truncated files."""
-    p = Path(path)
+def _open(p: Path) -> h5py.File:
     if not p.is_file():
         raise DataError(f"{p}: file not found")
     try:
-        f = h5py.File(p, "r")
+        return h5py.File(p, "r")
     except OSError as err:
         reason = "truncated or corrupt HDF5 file" if h5py.is_hdf5(p) else "not an HDF5 file"
         raise DataError(f"{p}: {reason} ({str(err).split('(')[0].strip()}); regenerate or re-copy it") from None
+
+
+def file_key(path: str | Path) -> tuple[str, int, int, int]:
+    """Identity of a file's current contents: an atomic rewrite (new inode) or an append changes it."""
+    st = os.stat(path)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+_HANDLES: OrderedDict[tuple[str, int, int, int], h5py.File] = OrderedDict()
+_MAX_HANDLES = 8
+
+
+@contextmanager
+def h5reader(path: str | Path) -> Iterator[h5py.File]:
+    """A read handle kept open across calls in this process (read tasks touch the same file many times,
+    and opening costs more than reading one chunk); keyed by inode, size and mtime so a rewritten file
+    is reopened. Use `h5open` for one-off reads."""
+    p = Path(path)
+    try:
+        key = file_key(p)
+    except OSError:
+        raise DataError(f"{p}: file not found") from None
+    f = _HANDLES.pop(key, None)
+    if f is None or not f.id.valid:
+        f = _open(p)
+    _HANDLES[key] = f
+    while len(_HANDLES) > _MAX_HANDLES:
+        _HANDLES.popitem(last=False)[1].close()
+    yield f
+
+
+@contextmanager
+def h5open(path: str | Path) -> Iterator[h5py.File]:
+    """Open read-only with one clear error for missing, non-HDF5 or truncated files."""
+    f = _open(Path(path))
     try:
         yield f
     finally:

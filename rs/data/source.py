@@ -51,24 +51,37 @@ def epoch_seed(seed: int, epoch: int, *more: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, *more])
 
 
-def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int):
-    """One read task: several chunks (in epoch order) concatenated into one large block."""
-    parts = []
+def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int,
+          block_rows: int) -> Iterator[Any]:
+    """One read task: its chunks in epoch order, yielded as blocks of about `block_rows` rows. A task spans
+    several blocks because Ray Data polls tasks every 0.1 s; a block stays small so memory stays bounded."""
+    parts: list[dict[str, Any]] = []
+    rows = 0
     for position, chunk in chunks:
         rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
         batch: dict[str, Any] = read_chunk(chunk, spec, stats, rng)
         batch["order"] = position * ORDER_STRIDE + np.arange(batch["input"].shape[0], dtype=np.int64)
         parts.append(batch)
+        rows += batch["input"].shape[0]
+        if rows >= block_rows:
+            yield _block(parts)
+            parts, rows = [], 0
+    if parts:
+        yield _block(parts)
+
+
+def _block(parts: list[dict[str, Any]]) -> Any:
     block = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
-    return [BlockAccessor.batch_to_block(block)]
+    return BlockAccessor.batch_to_block(block)
 
 
 class PhaseFieldDatasource(Datasource):
     def __init__(self, chunks: list[Chunk], spec: SampleSpec, stats: Stats, seed: int | None,
-                 clock: Any = None, epoch: int = 0, rows_per_task: int = 256):
+                 clock: Any = None, epoch: int = 0, block_rows: int = 256, task_blocks: int = 8):
         super().__init__()
         self.chunks, self.spec, self.stats, self.seed = chunks, spec, stats, seed
-        self.clock, self.fixed_epoch, self.rows_per_task = clock, epoch, rows_per_task
+        self.clock, self.fixed_epoch = clock, epoch
+        self.block_rows, self.task_blocks = block_rows, task_blocks
 
     def get_name(self) -> str:
         return "PhaseFieldHDF5"
@@ -81,12 +94,11 @@ class PhaseFieldDatasource(Datasource):
         return per_frame * (self.spec.history + self.spec.unroll + int(self.spec.thermal))
 
     def rows_per_read(self) -> int:
-        """Rows per read task: large blocks amortize Ray's per-task and per-block costs (Ray's suggested
-        `parallelism` is sized for small blocks and is ignored), while two tasks per cluster CPU keep every
-        core reading."""
+        """Rows per read task: long tasks amortize Ray's per-task cost (Ray's suggested `parallelism` is
+        sized for small blocks and is ignored), while two tasks per cluster CPU keep every core reading."""
         total = sum(c.rows for c in self.chunks)
         cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
-        return max(1, min(self.rows_per_task, -(-total // (2 * cpus))))
+        return max(1, self.block_rows, min(self.block_rows * self.task_blocks, -(-total // (2 * cpus))))
 
     def num_reads(self) -> int:
         """About how many read tasks `get_read_tasks` plans: packing in the epoch's order can differ by a task
@@ -97,6 +109,9 @@ class PhaseFieldDatasource(Datasource):
                 n, rows = n + 1, 0
             rows += c.rows
         return n
+
+    def block_bytes(self) -> int:
+        return self.block_rows * max(self._row_bytes(c) for c in self.chunks)
 
     def estimate_inmemory_data_size(self) -> int:
         return sum(c.rows * self._row_bytes(c) for c in self.chunks)
@@ -119,7 +134,7 @@ class PhaseFieldDatasource(Datasource):
             rows = sum(c.rows for _, c in pack)
             meta = BlockMetadata(num_rows=rows, size_bytes=sum(c.rows * self._row_bytes(c) for _, c in pack),
                                  input_files=tuple(sorted({c.meta.file for _, c in pack})), exec_stats=None)
-            fn = functools.partial(_read, pack, self.spec, self.stats, self.seed, epoch)
+            fn = functools.partial(_read, pack, self.spec, self.stats, self.seed, epoch, self.block_rows)
             tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
         return tasks
 
@@ -164,9 +179,13 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
     for grid, members in groups.items():
         name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
         source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch,
-                                      d.read_block_rows)
-        # As many output blocks as read tasks: otherwise Ray re-splits every large block into small ones.
-        datasets[name] = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=source.num_reads())
+                                      d.read_block_rows, d.read_task_blocks)
+        # As many "blocks" asked for as read tasks: otherwise Ray re-splits each task's output.
+        ds = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=source.num_reads())
+        # Ray coalesces a task's yields up to 128 MiB blocks, several of which would fill a small object
+        # store; this dataset's blocks are capped at about `read_block_rows` rows instead.
+        ds.context.target_max_block_size = source.block_bytes()
+        datasets[name] = ds
     return SplitData(datasets, stats, sum(c.rows for c in chunks))
 
 

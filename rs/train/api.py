@@ -68,11 +68,15 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from rs import tracking
     from rs.data.source import EpochClock, build_split
     from rs.train.loop import train_fn_per_worker
 
     _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
     _write_run_files(cfg)
+    tctx = tracking.open_run(cfg, cfg.run_dir, "train")
+    tctx.log_config(cfg)
+    tctx.close()  # the driver's part until training ends; rank 0 logs the epochs into the same runs
     clock = EpochClock.remote()
     train = build_split(cfg, "train", clock=clock)
     val = build_split(cfg, "val", train.stats, shuffle=False)
@@ -85,7 +89,8 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         train_fn_per_worker,
         train_loop_config={"experiment": to_dict(cfg), "clock": clock, "steps_per_epoch": max(steps, 1),
                            "run_dir": str(cfg.run_dir), "dataset_keys": list(datasets), "start_time": start,
-                           "inject_failure": os.environ.get("RS_INJECT_FAILURE")},
+                           "inject_failure": os.environ.get("RS_INJECT_FAILURE"),
+                           "tracking": str(tctx.record.path) if tctx.enabled and tctx.record else None},
         scaling_config=ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=list(train.datasets)),
@@ -101,17 +106,39 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as err:
+        tctx.close("FAILED")
         raise RsError(f"training failed: {_root_cause(err)}") from None
+    except BaseException:
+        tctx.close("KILLED")
+        raise
     finally:
         ray.kill(clock)
     kept = result.best_checkpoints or []  # None in in-process mode (num_workers: 0)
     best = result.get_best_checkpoint("val_rel_l2", "min") if kept else None
     best_metrics = next((m for c, m in kept if best is not None and c.path == best.path), None)
-    return TrainResult(
+    out = TrainResult(
         run_dir=cfg.run_dir, metrics=dict(result.metrics or {}), best_metrics=best_metrics,
         checkpoint=Path(best.path) if best else None,
         latest_checkpoint=Path(result.checkpoint.path) if result.checkpoint else None,
     )
+    _log_outcome(tctx, out)
+    return out
+
+
+def _log_outcome(tctx: Any, out: TrainResult) -> None:
+    """The pipeline's summary and files: best and final objective, the best checkpoint, config, provenance."""
+    summary = {f"final_{k}": v for k, v in out.metrics.items()
+               if k in ("val_rel_l2", "val_loss", "train_loss", "epoch", "step") and isinstance(v, (int, float))}
+    if out.best_metrics and "val_rel_l2" in out.best_metrics:
+        summary["best_val_rel_l2"] = out.best_metrics["val_rel_l2"]
+        summary["best_epoch"] = out.best_metrics.get("epoch", -1)
+    tctx.log_summary(summary)
+    if out.checkpoint is not None:
+        tctx.log_file(out.checkpoint, "checkpoint")
+    for name in ("config.resolved.yaml", "provenance.json"):
+        if (out.run_dir / name).is_file():
+            tctx.log_file(out.run_dir / name)
+    tctx.close("FINISHED")
 
 
 def _check_cpu_budget(cfg: ExperimentConfig, cpus: float) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import numpy as np
 import ray.train
 import torch
 
+from rs import tracking
 from rs.config.serialize import from_dict
 from rs.data.source import iterate
 from rs.models.build import build_model
@@ -36,7 +39,24 @@ def _maybe_fail(spec: str | None, run_dir: Path, epoch: int, step: int, rank: in
         os._exit(1)
 
 
-def train_fn_per_worker(config: dict[str, Any]) -> None:
+@dataclass
+class Worker:
+    """What one worker trains with: built from the registries, restored from a checkpoint if any."""
+
+    cfg: Any
+    rank: int
+    world: int
+    family: Any
+    model: torch.nn.Module
+    step_model: Any
+    ema: Any
+    opt: torch.optim.Optimizer
+    sched: Any
+    progress: ckpt.Progress
+    tctx: tracking.TrackingContext
+
+
+def _build(config: dict[str, Any]) -> Worker:
     cfg = from_dict(config["experiment"])
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -46,8 +66,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     model = build_model(cfg)
     ema = _ema(model, cfg.diffusion.ema_decay)
     opt = build_optimizer(t, model)
-    steps_per_epoch = config["steps_per_epoch"]
-    sched = build_schedule(t, opt, steps_per_epoch * t.epochs)
+    sched = build_schedule(t, opt, config["steps_per_epoch"] * t.epochs)
     progress = ckpt.Progress()
     if (restored := ray.train.get_checkpoint()) is not None:
         with restored.as_directory() as d:
@@ -55,60 +74,80 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
         print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step}", flush=True)
     if world > 1:
         model = ray.train.torch.prepare_model(model)
-    device = ray.train.torch.get_device() if t.use_gpu else torch.device("cpu")
-    run_dir = Path(config["run_dir"])
-    train_keys = sorted(k for k in config["dataset_keys"] if k.startswith("train"))
-    val_keys = sorted(k for k in config["dataset_keys"] if k.startswith("val"))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
-    step_model = torch.compile(model) if t.compile else model
-    first_step_s: float | None = None
+    # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json.
+    tctx = tracking.attach(config.get("tracking"), cfg) if rank == 0 else tracking.TrackingContext(None)
+    return Worker(cfg, rank, world, family, model, torch.compile(model) if t.compile else model, ema, opt, sched,
+                  progress, tctx)
 
-    for epoch in range(progress.epoch, t.epochs):
-        if rank == 0 and config.get("clock") is not None:
-            ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
-        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
-        model.train()
-        t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
-        for key in train_keys:
-            for batch in iterate(ray.train.get_dataset_shard(key), t.batch_size, drop_last=False):
-                if t.max_steps_per_epoch and steps_this_epoch >= t.max_steps_per_epoch:
-                    break
-                _maybe_fail(config.get("inject_failure"), run_dir, epoch, progress.step, rank)
-                with autocast:
-                    loss, _ = family.loss(step_model, batch, gen)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite training loss ({float(loss)}) at epoch {epoch}, step {progress.step} on rank "
-                        f"{rank}; lower train.lr, raise train.grad_clip or check the data with `rs data validate`")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if t.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-                opt.step()
-                sched.step()
-                ema.update_parameters(getattr(model, "module", model))
-                progress.step += 1
-                steps_this_epoch += 1
-                seen += len(batch)
-                losses.append(float(loss.detach()))
-                if first_step_s is None:
-                    first_step_s = time.time() - config["start_time"]
-                    if rank == 0:
-                        print(f"[rs] first optimizer step {first_step_s:.1f} s after start", flush=True)
-        train_time = time.perf_counter() - t0
-        metrics = {"epoch": epoch, "step": progress.step, "train_loss": float(np.mean(losses)) if losses else math.nan,
-                   "samples_per_s": seen * world / max(train_time, 1e-9), "lr": sched.get_last_lr()[0],
-                   **_validate(family, model, ema, val_keys, t.batch_size, epoch)}
-        if first_step_s is not None and epoch == progress.epoch:
-            metrics["first_step_s"] = first_step_s  # in the epoch this process took its first step
-        progress.epoch = epoch + 1
-        if rank == 0:
-            print("[rs] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                     for k, v in metrics.items()), flush=True)
-            d = ckpt.write(ckpt.temp_dir(), cfg, model, ema, opt, sched, progress, metrics)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
-        else:
-            ray.train.report(metrics)
+
+def train_fn_per_worker(config: dict[str, Any]) -> None:
+    w = _build(config)
+    try:
+        for epoch in range(w.progress.epoch, w.cfg.train.epochs):
+            _epoch(config, w, epoch)
+    finally:
+        w.tctx.close()
+
+
+def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
+    t, rank = w.cfg.train, w.rank
+    run_dir = Path(config["run_dir"])
+    keys = config["dataset_keys"]
+    autocast = torch.autocast("cuda" if t.use_gpu else "cpu", dtype=torch.bfloat16, enabled=t.precision == "bf16")
+    if rank == 0 and config.get("clock") is not None:
+        ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
+    w.model.train()
+    first_epoch = epoch == w.progress.epoch
+    t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
+    for key in sorted(k for k in keys if k.startswith("train")):
+        for batch in iterate(ray.train.get_dataset_shard(key), t.batch_size, drop_last=False):
+            if t.max_steps_per_epoch and steps_this_epoch >= t.max_steps_per_epoch:
+                break
+            _maybe_fail(config.get("inject_failure"), run_dir, epoch, w.progress.step, rank)
+            with autocast:
+                loss, _ = w.family.loss(w.step_model, batch, gen)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite training loss ({float(loss)}) at epoch {epoch}, step {w.progress.step} on rank "
+                    f"{rank}; lower train.lr, raise train.grad_clip or check the data with `rs data validate`")
+            w.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(w.model.parameters(), t.grad_clip)
+            w.opt.step()
+            w.sched.step()
+            w.ema.update_parameters(getattr(w.model, "module", w.model))
+            w.progress.step += 1
+            steps_this_epoch += 1
+            seen += len(batch)
+            losses.append(float(loss.detach()))
+            if w.progress.step % w.cfg.tracking.log_every_steps == 0:
+                w.tctx.log_metrics({"train_loss_step": losses[-1], "lr_step": w.sched.get_last_lr()[0]},
+                                   w.progress.step)
+            if first_epoch and steps_this_epoch == 1:
+                first_step_s = time.time() - config["start_time"]
+                if rank == 0:
+                    print(f"[rs] first optimizer step {first_step_s:.1f} s after start", flush=True)
+    train_time = time.perf_counter() - t0
+    metrics = {"epoch": epoch, "step": w.progress.step,
+               "train_loss": float(np.mean(losses)) if losses else math.nan,
+               "samples_per_s": seen * w.world / max(train_time, 1e-9), "lr": w.sched.get_last_lr()[0],
+               **_validate(w.family, w.model, w.ema, sorted(k for k in keys if k.startswith("val")), t.batch_size,
+                           epoch)}
+    if first_epoch and steps_this_epoch:
+        metrics["first_step_s"] = first_step_s  # in the epoch this process took its first step
+    w.progress.epoch = epoch + 1
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    print("[rs] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
+          flush=True)
+    w.tctx.log_metrics(metrics, step=epoch)
+    d = ckpt.write(ckpt.temp_dir(), w.cfg, w.model, w.ema, w.opt, w.sched, w.progress, metrics)
+    if (run_dir / "tracking.json").is_file():  # the runs a checkpoint belongs to travel with it
+        shutil.copy2(run_dir / "tracking.json", d / "tracking.json")
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
 
 
 @torch.no_grad()
