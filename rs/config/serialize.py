@@ -84,3 +84,14 @@ def load_resolved(path: Path) -> ExperimentConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: resolved config not found")
     return from_text(path.read_text(), str(path))
+
+
+def experiment_yaml(cfg: ExperimentConfig, drop: tuple[str, ...] = ("train.run_name", "tune.")) -> str:
+    """An experiment file `rs train` accepts (primitive leaves only; derived values are recomputed), e.g.
+    the best trial of a sweep. Leaves under `drop` prefixes are left to their defaults."""
+    from rs.config.tree import is_derived, unflatten
+
+    flat = {k: get_path(cfg, k) for k, info in leaves(ExperimentConfig).items()
+            if not is_derived(info) and not k.startswith(drop)}
+    data = json.loads(json.dumps(unflatten(flat), default=str))  # Paths and tuples as plain YAML
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -168,7 +168,16 @@ def _mean_curve(arrays: list[np.ndarray], column: int) -> np.ndarray:
     stacked = np.full((len(arrays), n), np.nan)
     for i, a in enumerate(arrays):
         stacked[i, : a.shape[0]] = a[:, column]
-    return np.nanmean(stacked, axis=0)
+    return _nanmean(stacked, axis=0)
+
+
+def _nanmean(x: Any, axis: int | None = None) -> Any:
+    """Mean ignoring NaN; all-NaN (no persistence value, e.g. spread-skill) stays NaN without a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=axis)
 
 
 def _aggregate(per_step, plot_steps) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -186,8 +195,8 @@ def _aggregate(per_step, plot_steps) -> tuple[list[dict[str, Any]], dict[str, An
             by_metric[metric][step].append((row["model"], row["persistence"]))
     for metric, steps in by_metric.items():  # averaged over fields: the headline numbers
         for step, pairs in steps.items():
-            summary[f"{metric}_{step}"] = float(np.nanmean([a for a, _ in pairs]))
-            summary[f"persistence_{metric}_{step}"] = float(np.nanmean([b for _, b in pairs]))
+            summary[f"{metric}_{step}"] = float(_nanmean([a for a, _ in pairs]))
+            summary[f"persistence_{metric}_{step}"] = float(_nanmean([b for _, b in pairs]))
     return table, summary
 
 

@@ -55,8 +55,11 @@ def _write_run_files(cfg: ExperimentConfig) -> None:
 
 
 def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
-        *, start_time: float | None = None) -> TrainResult:
-    """Train one experiment; rerunning with the same run name resumes from its latest checkpoint."""
+        *, start_time: float | None = None, callbacks: list[Any] | None = None,
+        tracking_parent: str | None = None, tracking_group: str | None = None) -> TrainResult:
+    """Train one experiment; rerunning with the same run name resumes from its latest checkpoint.
+    `callbacks` go on the Train RunConfig (a sweep passes Tune's report callback); `tracking_parent` and
+    `tracking_group` nest the run under a sweep's MLflow run and W&B group."""
     start = start_time or time.time()
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config, list(overrides))
     if isinstance(config, ExperimentConfig) and overrides:
@@ -74,7 +77,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
 
     _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
     _write_run_files(cfg)
-    tctx = tracking.open_run(cfg, cfg.run_dir, "train")
+    tctx = tracking.open_run(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
     tctx.log_config(cfg)
     tctx.close()  # the driver's part until training ends; rank 0 logs the epochs into the same runs
     clock = EpochClock.remote()
@@ -96,7 +99,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         dataset_config=DataConfig(datasets_to_split=list(train.datasets)),
         run_config=RunConfig(
             name=t.run_name, storage_path=str(t.storage_path),
-            failure_config=FailureConfig(max_failures=t.max_failures),
+            failure_config=FailureConfig(max_failures=t.max_failures), callbacks=callbacks or None,
             checkpoint_config=CheckpointConfig(num_to_keep=t.num_to_keep, checkpoint_score_attribute="val_rel_l2",
                                                checkpoint_score_order="min"),
         ),
