@@ -49,7 +49,8 @@ def ray_session() -> Iterator[dict[str, float]]:
     ray.init(
         num_cpus=2,
         object_store_memory=256 * 1024 * 1024,
-        include_dashboard=False,
+        include_dashboard=True,  # the State API frees finished Train runs' placement groups (sweeps)
+        dashboard_host="127.0.0.1",
         _temp_dir=temp_dir,
         log_to_driver=False,
         configure_logging=False,

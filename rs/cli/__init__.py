@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rs.cli import bench_cmd, catalog_cmd, config_cmd, data_cmd, eval_cmd, models_cmd, tracking_cmd, train_cmd
+from rs.cli import bench_cmd, catalog_cmd, config_cmd, data_cmd, eval_cmd, models_cmd, tracking_cmd, train_cmd, tune_cmd
 from rs.errors import RsError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd.train)
 app.command("eval")(eval_cmd.eval_)
+app.command("tune")(tune_cmd.tune)
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")

@@ -25,7 +25,8 @@ def check_space(space: dict[str, dict[str, list[Any]]]) -> None:
             raise ConfigError(f"{where}: give exactly one distribution, got {sorted(spec) or 'none'}")
         (dist, args), = spec.items()
         _check_args(where, dist, args)
-        adapter = TypeAdapter(Annotated[(info.annotation, *info.metadata)])
+        ann = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        adapter = TypeAdapter(ann)
         values = args if dist == "choice" else args[:2]
         for value in values:
             try:

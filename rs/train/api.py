@@ -37,7 +37,10 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
         return
-    kwargs: dict[str, Any] = {"num_cpus": cfg.cluster.num_cpus or os.cpu_count(), "include_dashboard": False}
+    # The dashboard carries the State API, which Train V2 needs to free the placement groups of finished
+    # runs (without it a sweep's next trial waits forever for CPUs); bound to loopback.
+    kwargs: dict[str, Any] = {"num_cpus": cfg.cluster.num_cpus or os.cpu_count(), "include_dashboard": True,
+                              "dashboard_host": "127.0.0.1"}
     if cfg.cluster.object_store_mb:
         kwargs["object_store_memory"] = cfg.cluster.object_store_mb * 1024 * 1024
     if cfg.cluster.temp_dir:

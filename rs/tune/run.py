@@ -18,6 +18,7 @@ from rs.config import ExperimentConfig, load_config
 from rs.errors import RsError
 
 METRIC, MODE = "val_rel_l2", "min"
+TRIAL_DRIVER_CPU = 0.01
 
 
 @dataclass
@@ -36,6 +37,7 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any]) -> None:
     from rs.train.api import fit
 
     trial_id = tune.get_context().get_trial_id()
+    os.chdir(base["cwd"])  # Tune moves trials into their own directory; relative config paths are the user's
     overrides = [*base["overrides"], f"train.run_name=trial_{trial_id}", f"train.storage_path={base['trials_dir']}"]
     cfg = load_config(base["config"], overrides, env=base["env"], tune=params)
     fit(cfg, callbacks=[TuneReportCallback()], tracking_parent=base["parent_run_id"],
@@ -45,7 +47,7 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any]) -> None:
 def concurrency(cfg: ExperimentConfig, cluster_cpus: float) -> int:
     """Trials that fit at once: each holds its workers' CPUs plus one Ray Data read task."""
     t = cfg.train
-    need = max(t.num_workers, 1) * t.cpus_per_worker + cfg.data.read_cpus
+    need = max(t.num_workers, 1) * t.cpus_per_worker + cfg.data.read_cpus + TRIAL_DRIVER_CPU
     fit_ = max(1, math.floor(cluster_cpus / need + 1e-9))
     return min(fit_, cfg.tune.max_concurrent_trials or fit_)
 
@@ -99,12 +101,13 @@ def sweep(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sw
     sweep_dir.mkdir(parents=True, exist_ok=True)
     tctx = tracking.open_run(cfg, sweep_dir, "tune", name=tn.name, group=tn.name)
     tctx.log_params({f"tune.space.{k}": json.dumps(v) for k, v in tn.space.items()})
-    base = {"config": str(Path(config).resolve()), "overrides": list(overrides),
+    base = {"config": str(Path(config).resolve()), "overrides": list(overrides), "cwd": os.getcwd(),
             "trials_dir": str(sweep_dir / "trials"),
             "env": {k: v for k, v in os.environ.items() if k.startswith("RS_")},
             "parent_run_id": tctx.run_ids["mlflow"], "group": tn.name}
     trainable = tune.with_parameters(_trial, base=base)
-    trainable = tune.with_resources(trainable, {"CPU": 0})  # the trial driver only waits on its Train run
+    # The trial driver only waits on its Train run; Tune refuses an empty request, so a token share.
+    trainable = tune.with_resources(trainable, {"CPU": TRIAL_DRIVER_CPU})
     if tune.Tuner.can_restore(str(sweep_dir)):
         print(f"[rs] resuming sweep {tn.name} from {sweep_dir}", flush=True)
         tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
@@ -135,7 +138,8 @@ def _finish(cfg, config, overrides, grid, sweep_dir: Path, tctx) -> SweepResult:
         hist = r.metrics_dataframe
         vals = hist[METRIC].dropna().tolist() if hist is not None and METRIC in hist else []
         err = str(r.error).strip().splitlines()[-1][:300] if r.error else None
-        rows.append({"trial": Path(r.path).name, **{k: r.config.get(k) for k in cfg.tune.space},
+        trial = (r.metrics or {}).get("trial_id") or Path(r.path).name.split("_")[2]
+        rows.append({"trial": trial, **{k: r.config.get(k) for k in cfg.tune.space},
                      "best_val_rel_l2": min(vals) if vals else None,
                      "epochs": int(hist["epoch"].max()) + 1 if hist is not None and "epoch" in hist else 0,
                      "status": "ERROR" if r.error else "TERMINATED", "error": err})
