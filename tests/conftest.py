@@ -39,6 +39,20 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def kill_tree(proc: subprocess.Popen, temp_dir: Path) -> None:
+    """Kill a driver's process group and the local Ray it started (found by its temp dir), by PID."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    for line in subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]:
+        pid, _, args = line.strip().partition(" ")
+        if str(temp_dir) in args:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[dict[str, float]]:
     """A real local Ray sized for this 2-core machine; shared because each start costs ~7 s."""

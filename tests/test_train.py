@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_tree
 
 from rs.config import load_config
 from rs.errors import RsError
@@ -99,15 +99,6 @@ def test_in_process_debug_mode(data_root, tmp_path, ray_session):
     assert result.metrics["epoch"] == 0 and result.metrics["step"] > 0
 
 
-def _kill_tree(proc: subprocess.Popen, temp_dir: Path) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    for line in subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]:
-        pid, _, args = line.strip().partition(" ")
-        if str(temp_dir) in args:  # the killed driver's own Ray processes
-            os.kill(int(pid), signal.SIGKILL)
-
-
 def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
     temp = Path(f"/tmp/rsk{os.getpid()}")
     argv = [sys.executable, "-m", "rs", "train", "configs/train/debug.yaml"]
@@ -124,7 +115,7 @@ def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
             time.sleep(0.5)
         assert history(run_dir), "no checkpoint before the deadline"
     finally:
-        _kill_tree(proc, temp)
+        kill_tree(proc, temp)
     assert [m["epoch"] for m in history(run_dir)] == [1]
     again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -40,8 +40,19 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any]) -> None:
     os.chdir(base["cwd"])  # Tune moves trials into their own directory; relative config paths are the user's
     overrides = [*base["overrides"], f"train.run_name=trial_{trial_id}", f"train.storage_path={base['trials_dir']}"]
     cfg = load_config(base["config"], overrides, env=base["env"], tune=params)
+    if (done := _completed(cfg)) is not None:
+        # Training finished before an interruption but Tune never heard: report its last epoch again.
+        tune.report(done)
+        return
     fit(cfg, callbacks=[TuneReportCallback()], tracking_parent=base["parent_run_id"],
         tracking_group=base["group"])
+
+
+def _completed(cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """The last epoch's metrics when the trial's Train run already trained every epoch."""
+    metas = [json.loads(p.read_text()) for p in cfg.run_dir.glob("checkpoint_*/meta.json")]
+    last = max(metas, key=lambda m: m["epoch"], default=None)
+    return last["metrics"] if last is not None and last["epoch"] >= cfg.train.epochs else None
 
 
 def concurrency(cfg: ExperimentConfig, cluster_cpus: float) -> int:
