@@ -165,7 +165,9 @@ def test_training_is_one_run_across_workers_and_resume(tmp_path, data_root, mlfl
     assert runs[0].data.metrics["best_val_rel_l2"] == pytest.approx(result.best_metrics["val_rel_l2"])
     assert runs[0].data.tags["model.backbone"] == "unet"
     arts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"checkpoint", "config.resolved.yaml", "provenance.json"} <= arts
+    assert {"checkpoint", "config.resolved.yaml", "provenance.json", "plots"} <= arts
+    assert {Path(a.path).name for a in client.list_artifacts(run_id, "plots")} == {"curves.png"}
+    assert list((result.run_dir / "hot" / "train").glob("part-*.safetensors"))  # sampled val predictions
     ckpt_files = {Path(a.path).name for a in client.list_artifacts(run_id, "checkpoint")}
     assert {"model.safetensors", "meta.json", "tracking.json"} <= ckpt_files
     assert json.loads((result.checkpoint / "tracking.json").read_text())["mlflow"]["run_id"] == run_id

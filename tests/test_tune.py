@@ -57,8 +57,13 @@ def _finished_trials(sweep_dir: Path) -> int:
     return done
 
 
-def test_sweep_restores_after_interruption_and_ends_tracked(data_root, tmp_path, mlflow_server):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri}
+def test_sweep_restores_after_interruption_and_ends_tracked(data_root, tmp_path, mlflow_server, ray_session):
+    import ray
+
+    # Both drivers join the session's Ray, as `ray job submit` drivers join a cluster. (Two Ray instances
+    # on one machine break Train V2's placement-group cleaner: its State API client cannot tell which
+    # cluster is its own, so a finished trial's CPUs are never freed and the next trial waits forever.)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
     sweep_dir = tmp_path / "debug-tune"
     temp = Path(f"/tmp/rst{os.getpid()}")
     first = subprocess.Popen(_tune_cmd(data_root, tmp_path, temp), cwd=REPO, env=env, start_new_session=True,

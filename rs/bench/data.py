@@ -10,6 +10,7 @@ Ray worker process, sampled every 50 ms, above what they held before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -28,7 +29,8 @@ from rs.data.layout_a import Group, write_file
 
 
 class PeakRSS:
-    """Peak resident memory of this process plus every Ray worker process while the block runs, above what
+    """Peak resident memory of this process, its children (DataLoader workers) and every Ray worker
+    process while the block runs, above what
     they held when it started (idle workers and earlier allocations are not the loader's)."""
 
     def __init__(self):
@@ -36,11 +38,17 @@ class PeakRSS:
         self._stop = threading.Event()
 
     def _total(self) -> int:
-        total = psutil.Process().memory_info().rss
-        for p in psutil.process_iter(["name", "memory_info"]):
-            name = p.info.get("name") or ""
-            if name.startswith("ray::") and p.info.get("memory_info") is not None:
-                total += p.info["memory_info"].rss
+        me = psutil.Process()
+        procs = {me.pid: me}
+        with contextlib.suppress(psutil.Error):
+            procs.update({c.pid: c for c in me.children(recursive=True)})  # DataLoader workers
+        for p in psutil.process_iter(["name"]):
+            if (p.info.get("name") or "").startswith("ray::"):
+                procs[p.pid] = p
+        total = 0
+        for p in procs.values():
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
         return total
 
     def _run(self) -> None:

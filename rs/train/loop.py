@@ -18,6 +18,7 @@ import torch
 from rs import tracking
 from rs.config.serialize import from_dict
 from rs.data.source import iterate
+from rs.io.hot import HotWriter
 from rs.models.build import build_model
 from rs.models.losses import rel_l2
 from rs.train import checkpoint as ckpt
@@ -100,6 +101,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     w.model.train()
     first_epoch = epoch == w.progress.epoch
     t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
+    samples: dict[str, Any] = {}
     for key in sorted(k for k in keys if k.startswith("train")):
         for batch in iterate(ray.train.get_dataset_shard(key), t.batch_size, drop_last=False):
             if t.max_steps_per_epoch and steps_this_epoch >= t.max_steps_per_epoch:
@@ -134,7 +136,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
                "train_loss": float(np.mean(losses)) if losses else math.nan,
                "samples_per_s": seen * w.world / max(train_time, 1e-9), "lr": w.sched.get_last_lr()[0],
                **_validate(w.family, w.model, w.ema, sorted(k for k in keys if k.startswith("val")), t.batch_size,
-                           epoch)}
+                           epoch, samples)}
     if first_epoch and steps_this_epoch:
         metrics["first_step_s"] = first_step_s  # in the epoch this process took its first step
     w.progress.epoch = epoch + 1
@@ -144,6 +146,9 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     print("[rs] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
           flush=True)
     w.tctx.log_metrics(metrics, step=epoch)
+    with HotWriter(run_dir, "train") as hot:  # the epoch's curve point and sampled predictions, kept locally
+        hot.scalars(metrics)
+        hot.tensors({f"epoch{epoch:04d}/{k}": v for k, v in samples.items()})
     d = ckpt.write(ckpt.temp_dir(), w.cfg, w.model, w.ema, w.opt, w.sched, w.progress, metrics)
     if (run_dir / "tracking.json").is_file():  # the runs a checkpoint belongs to travel with it
         shutil.copy2(run_dir / "tracking.json", d / "tracking.json")
@@ -151,8 +156,10 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
 
 
 @torch.no_grad()
-def _validate(family, model, ema, keys: list[str], batch_size: int, epoch: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """val_loss (the family's loss) and val_rel_l2 of the one-step prediction, on the whole val split."""
+def _validate(family, model, ema, keys: list[str], batch_size: int, epoch: int,  # type: ignore[no-untyped-def]
+              samples: dict[str, Any] | None = None) -> dict[str, float]:
+    """val_loss (the family's loss) and val_rel_l2 of the one-step prediction, on the whole val split;
+    `samples` receives the first batch's first predictions and targets (kept as hot tensors)."""
     model.eval()
     gen = torch.Generator().manual_seed(1234 + epoch)  # the same noise for every rank and every run
     net = getattr(model, "module", model)
@@ -164,6 +171,8 @@ def _validate(family, model, ema, keys: list[str], batch_size: int, epoch: int) 
             loss, _ = family.loss(net, batch, gen)
             target = batch.target if batch.target.dim() == 4 else batch.target[:, 0]
             pred = family.predict(net, ema_net, batch, gen)
+            if samples is not None and not samples:
+                samples.update({"prediction": pred[:2].float(), "target": target[:2].float()})
             loss_sum += float(loss) * len(batch)
             rel_sum += float(rel_l2(pred, target)) * len(batch)
             count += len(batch)

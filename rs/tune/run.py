@@ -38,6 +38,8 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any]) -> None:
 
     trial_id = tune.get_context().get_trial_id()
     os.chdir(base["cwd"])  # Tune moves trials into their own directory; relative config paths are the user's
+    # On a cluster a trial runs in a worker process that never saw the driver's environment.
+    os.environ.update(base["tracking_env"])
     overrides = [*base["overrides"], f"train.run_name=trial_{trial_id}", f"train.storage_path={base['trials_dir']}"]
     cfg = load_config(base["config"], overrides, env=base["env"], tune=params)
     if (done := _completed(cfg)) is not None:
@@ -46,6 +48,14 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any]) -> None:
         return
     fit(cfg, callbacks=[TuneReportCallback()], tracking_parent=base["parent_run_id"],
         tracking_group=base["group"])
+
+
+def _tracking_env() -> dict[str, str]:
+    """The driver's tracking switches for the trials; secrets stay out (Tune pickles this to the sweep dir):
+    credentials on a cluster come from the nodes' environment or the tools' own login files."""
+    secret = ("KEY", "TOKEN", "PASSWORD", "SECRET")
+    return {k: v for k, v in os.environ.items()
+            if k.startswith(("MLFLOW_", "WANDB_")) and not any(s in k for s in secret)}
 
 
 def _completed(cfg: ExperimentConfig) -> dict[str, Any] | None:
@@ -115,6 +125,7 @@ def sweep(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sw
     base = {"config": str(Path(config).resolve()), "overrides": list(overrides), "cwd": os.getcwd(),
             "trials_dir": str(sweep_dir / "trials"),
             "env": {k: v for k, v in os.environ.items() if k.startswith("RS_")},
+            "tracking_env": _tracking_env(),
             "parent_run_id": tctx.run_ids["mlflow"], "group": tn.name}
     trainable = tune.with_parameters(_trial, base=base)
     # The trial driver only waits on its Train run; Tune refuses an empty request, so a token share.
