@@ -68,10 +68,9 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     from rs.eval import plots
     from rs.eval.rollout import Simulation, rollout, truth_and_persistence
     from rs.io.hot import HotWriter
-    from rs.models.build import build_model
+    from rs.models.build import build_ema, build_model
     from rs.train import checkpoint as ckpt
     from rs.train.families import FAMILIES
-    from rs.train.loop import _ema
 
     ckpt_dir = resolve_checkpoint(Path(checkpoint))
     meta = ckpt.read_meta(ckpt_dir)
@@ -81,7 +80,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     e, d = cfg.eval, cfg.data
     family = FAMILIES[cfg.train.model_family](cfg)
     model = build_model(cfg)
-    ema = _ema(model, cfg.diffusion.ema_decay)
+    ema = build_ema(model, cfg.diffusion.ema_decay)
     ckpt.restore(ckpt_dir, model, ema)
     device = _pick_device(e.device)
     model.to(device).eval()

@@ -47,3 +47,10 @@ MODEL_FAMILIES: dict[str, Callable[[ExperimentConfig], nn.Module]] = {
 
 def build_model(cfg: ExperimentConfig) -> nn.Module:
     return MODEL_FAMILIES[cfg.train.model_family](cfg)
+
+
+def build_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """EMA weights of `model` (kept by training, used by diffusion sampling and evaluation)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -47,13 +47,14 @@ class Buffer:
         if not self.pending.exists():
             return []
         out = []
-        for n, line in enumerate(self.pending.read_text().splitlines(), 1):
+        lines = self.pending.read_text().splitlines()
+        for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                if n < len(self.pending.read_text().splitlines()):  # only a torn last line is expected
+                if n < len(lines):  # only a torn last line is expected
                     raise RsError(f"{self.pending}:{n}: corrupt buffered event; fix or delete the line") from None
         return out
 

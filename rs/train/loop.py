@@ -19,17 +19,11 @@ from rs import tracking
 from rs.config.serialize import from_dict
 from rs.data.source import iterate
 from rs.io.hot import HotWriter
-from rs.models.build import build_model
+from rs.models.build import build_ema, build_model
 from rs.models.losses import rel_l2
 from rs.train import checkpoint as ckpt
 from rs.train.families import FAMILIES
 from rs.train.optim import build_optimizer, build_schedule
-
-
-def _ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _maybe_fail(spec: str | None, run_dir: Path, epoch: int, step: int, rank: int) -> None:
@@ -65,7 +59,7 @@ def _build(config: dict[str, Any]) -> Worker:
     torch.manual_seed(t.seed + rank)
     family = FAMILIES[t.model_family](cfg)
     model = build_model(cfg)
-    ema = _ema(model, cfg.diffusion.ema_decay)
+    ema = build_ema(model, cfg.diffusion.ema_decay)
     opt = build_optimizer(t, model)
     sched = build_schedule(t, opt, config["steps_per_epoch"] * t.epochs)
     progress = ckpt.Progress()
