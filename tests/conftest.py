@@ -27,6 +27,12 @@ for var in [v for v in os.environ if v.startswith("RS_") and "__" in v]:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Cluster tests start their own Ray and Slurm: they go first, before the session's Ray exists, since
+    # `ray symmetric-run` refuses a node with another Ray on it (stable sort: the rest keep their order).
+    items.sort(key=lambda item: 0 if item.get_closest_marker("cluster") else 1)
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny generated dataset (32², 9 frames, 4/1/1 simulations) for training tests."""

@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from rs.cli import bench_cmd, catalog_cmd, config_cmd, data_cmd, eval_cmd, models_cmd, tracking_cmd, train_cmd, tune_cmd
+from rs.cli import (
+    bench_cmd,
+    catalog_cmd,
+    cluster_cmd,
+    config_cmd,
+    data_cmd,
+    eval_cmd,
+    models_cmd,
+    tracking_cmd,
+    train_cmd,
+    tune_cmd,
+)
 from rs.errors import RsError
 
 app = typer.Typer(
@@ -25,6 +36,7 @@ app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(tracking_cmd.app, name="tracking")
+app.add_typer(cluster_cmd.app, name="cluster")
 
 
 def main() -> None:

@@ -32,8 +32,12 @@ def derived(doc: str, *, unit: str | None = None) -> Any:
 
 
 def _absolute(p: Path) -> Path:
-    # Ray Train workers chdir into their own trial dirs, so relative paths break there.
-    return Path(os.path.abspath(os.path.expanduser(p)))
+    # Ray Train workers chdir into their own trial dirs, so relative paths break there. RS_BASE_DIR (set by
+    # the Slurm templates and `rs cluster submit --base-dir`) anchors them where a job's temporary working
+    # dir would lose them.
+    p = Path(os.path.expanduser(p))
+    base = os.environ.get("RS_BASE_DIR")
+    return Path(os.path.abspath(Path(base) / p if base and not p.is_absolute() else p))
 
 
 AbsPath = Annotated[Path, AfterValidator(_absolute)]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rs.cluster.env import apply_ray_env
+from rs.cluster.storage import check_run_storage
 from rs.config import ExperimentConfig, load_config
 from rs.config.serialize import provenance, save, to_dict
 from rs.errors import RsError
@@ -79,6 +80,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     from rs.train.loop import train_fn_per_worker
 
     _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
+    check_run_storage(t.storage_path, cfg.cluster.shared_storage)
     _write_run_files(cfg)
     tctx = tracking.open_run(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
     tctx.log_config(cfg)

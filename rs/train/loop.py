@@ -144,9 +144,13 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
         hot.scalars(metrics)
         hot.tensors({f"epoch{epoch:04d}/{k}": v for k, v in samples.items()})
     d = ckpt.write(ckpt.temp_dir(), w.cfg, w.model, w.ema, w.opt, w.sched, w.progress, metrics)
-    if (run_dir / "tracking.json").is_file():  # the runs a checkpoint belongs to travel with it
-        shutil.copy2(run_dir / "tracking.json", d / "tracking.json")
-    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
+    try:
+        if (run_dir / "tracking.json").is_file():  # the runs a checkpoint belongs to travel with it
+            shutil.copy2(run_dir / "tracking.json", d / "tracking.json")
+        # report() persists the directory into the run's storage before it returns (sync upload mode).
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @torch.no_grad()

@@ -103,6 +103,7 @@ def _optuna_storage(spec: str, sweep_dir: Path) -> Any:
 
 
 def sweep(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepResult:
+    from rs.cluster.storage import check_run_storage
     from rs.train.api import ensure_ray
 
     cfg = load_config(config, list(overrides))
@@ -111,6 +112,7 @@ def sweep(config: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sw
         raise RsError(f"{config}: tune.space is empty; declare e.g. "
                       "tune.space: {train.lr: {loguniform: [1.0e-5, 1.0e-2]}}")
     ensure_ray(cfg)
+    check_run_storage(cfg.train.storage_path, cfg.cluster.shared_storage)
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
