@@ -115,3 +115,22 @@ def test_sweep_restores_after_interruption_and_ends_tracked(data_root, tmp_path,
     assert all(c.data.tags["model.backbone"] == c.data.params["model.backbone"] for c in children)
     assert {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "tables")} == {"leaderboard.json"}
     assert parent.data.metrics["best_val_rel_l2"] == pytest.approx(board[0]["best_val_rel_l2"])
+
+
+def test_failing_trial_is_recorded_with_its_reason_and_the_sweep_goes_on(data_root, tmp_path, ray_session):
+    from rs.tune.run import sweep
+
+    missing = tmp_path / "no-such-data"
+    # TPE seeded 0 samples both values in its first two (random start-up) trials: one fails, one trains.
+    result = sweep(REPO / "configs/tune/debug.yaml", [
+        f"train.storage_path={tmp_path}", "tune.num_samples=2", "tune.seed=0", "train.epochs=1",
+        "train.max_steps_per_epoch=2", "tune.optuna_storage=null", "tune.max_retries=0",
+        f"tune.space={{data.root: {{choice: ['{missing}', '{data_root}']}}}}", *TINY])
+    rows = {str(r["data.root"]): r for r in result.leaderboard}
+    assert set(rows) == {str(missing), str(data_root)}, result.leaderboard
+    failed, ok = rows[str(missing)], rows[str(data_root)]
+    assert failed["status"] == "ERROR" and str(missing) in failed["error"], failed
+    assert failed["best_val_rel_l2"] is None
+    assert ok["status"] == "TERMINATED" and ok["best_val_rel_l2"] is not None
+    assert result.leaderboard[0] is ok  # ranked first; the failure is listed, not dropped
+    assert result.best_config is not None and str(data_root) in result.best_config.read_text()

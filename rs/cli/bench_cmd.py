@@ -71,3 +71,23 @@ def catalog(
 
     result = bench.run(runs)
     typer.echo(json.dumps(result, default=str) if as_json else bench.table(result))
+
+
+@app.command()
+def tune(
+    config: Annotated[str, typer.Option("--config", help="Sweep YAML (its tune.space).")] = "configs/tune/debug.yaml",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
+    samples: Annotated[int, typer.Option(help="Trials per sweep.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Epochs of a trial that is never stopped.")] = 4,
+    work: Annotated[str, typer.Option(help="Where both sweeps write.")] = "/tmp/rs-bench-tune",
+    as_json: JsonOpt = False,
+) -> None:
+    """Optuna TPE + ASHA vs random search without early stopping: trial-epochs to reach random's best."""
+    import shutil
+    from pathlib import Path
+
+    from rs.bench import tune as bench
+
+    shutil.rmtree(work, ignore_errors=True)  # a fresh pair of sweeps, never a resumed one
+    result = bench.run(Path(config), list(set_ or []), samples, epochs, Path(work))
+    typer.echo(json.dumps(result) if as_json else bench.table(result))
