@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from rs.config import load_config
+from rs.config import ConfigError, load_config
 from rs.data import layouts
 from rs.data.generate import write as write_mod
 from rs.data.validate import validate
@@ -118,3 +118,19 @@ def test_debug_dataset_has_cells_above_and_planar_fronts_below_threshold(tmp_pat
     assert ratios[0] < 0.8 and ratios[-1] > 2.5, ratios  # the set crosses the threshold
     assert all(amplitude[r] < 2.0 for r in ratios if r < 0.8), amplitude
     assert all(amplitude[r] > 8.0 for r in ratios if r > 2.5), amplitude
+
+
+def test_process_grid_covers_every_point_once_and_holds_out_val_and_test():
+    from rs.data.generate.run import sample_specs
+
+    cfg = load_config(REPO / "configs/data/bench.yaml", env={})
+    specs = sample_specs(cfg.data.generate)
+    points = {(round(s.velocity, 12), round(s.gradient, 12)) for s in specs}
+    assert len(specs) == len(points) == 32  # 8 V × 4 G, each once
+    assert len({round(s.velocity, 12) for s in specs}) == 8 and len({round(s.gradient, 12) for s in specs}) == 4
+    by_split = {sp: {(s.velocity, s.gradient) for s in specs if s.split == sp} for sp in ("train", "val", "test")}
+    assert [len(by_split[sp]) for sp in ("train", "val", "test")] == [24, 4, 4]
+    assert not by_split["test"] & by_split["train"] and not by_split["val"] & by_split["train"]
+    assert sample_specs(cfg.data.generate) == specs  # seeded: the same order every time
+    with pytest.raises(ConfigError, match=r"process_grid \[8, 4\] has 32 points but simulations"):
+        load_config(REPO / "configs/data/bench.yaml", ["data.generate.simulations=[20, 4, 4]"], env={})

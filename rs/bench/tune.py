@@ -82,6 +82,9 @@ def run(config: Path, overrides: list[str], samples: int, epochs: int, work: Pat
     out["asha_epochs_to_target"] = epochs_to_reach(rows["asha"], target)
     a, r = out["asha_epochs_to_target"], out["random_epochs_to_target"]
     out["asha_over_random_epochs"] = a / r if a and r else None
+    # Equal budget: random search's best after as many trial-epochs as ASHA spent in all.
+    budget = out["asha_trial_epochs"]
+    out["random_best_at_asha_budget"] = min((x[METRIC] for x in rows["random"][:budget]), default=None)
     return out
 
 
@@ -91,6 +94,7 @@ def table(r: dict[str, Any]) -> str:
 
     lines = [f"machine: {r['machine']}", f"{r['config']}: {r['samples']} trials × up to {r['epochs']} epochs each",
              f"{'':28}{'random (no stopping)':>22}{'Optuna TPE + ASHA':>20}"]
+    lines.append(f"{'best after ASHA budget':28}{cell(r['random_best_at_asha_budget']):>22}{cell(r['asha_best']):>20}")
     for label, key in [("best val_rel_l2", "best"), ("trial-epochs run", "trial_epochs"),
                        ("trial-epochs to target", "epochs_to_target"), ("wall time (s)", "wall_s")]:
         lines.append(f"{label:28}{cell(r[f'random_{key}']):>22}{cell(r[f'asha_{key}']):>20}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rs.config.fields import AbsPath, F, Section, derived
 
@@ -30,6 +30,9 @@ class GenerateConfig(Section):
     )
     gradient_range: tuple[Gradient, Gradient] = F(
         (1.5e6, 1.5e6), "Thermal gradient G range [min, max]", unit="K/m"
+    )
+    process_grid: tuple[Count, Count] | None = F(
+        None, "Instead of random V, G: every point of a log-spaced [n_V, n_G] grid (n_V·n_G = simulations)"
     )
     # Numerics
     w0_over_d0: float = F(20.0, "Interface width over capillary length W0/d0", gt=1.0, le=1e4)
@@ -75,6 +78,15 @@ class GenerateConfig(Section):
         if v[0] < 1:
             raise ValueError(f"needs at least 1 train simulation, got {list(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _grid_fills_splits(self) -> GenerateConfig:
+        if self.process_grid is not None:
+            n_v, n_g = self.process_grid
+            if n_v * n_g != sum(self.simulations):
+                raise ValueError(f"process_grid {[n_v, n_g]} has {n_v * n_g} points but simulations "
+                                 f"{list(self.simulations)} sum to {sum(self.simulations)}; make them equal")
+        return self
 
 
 class DataConfig(Section):

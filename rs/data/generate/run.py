@@ -50,11 +50,20 @@ def numerics(gen: GenerateConfig) -> Numerics:
 
 
 def sample_specs(gen: GenerateConfig) -> list[SimSpec]:
-    """V and G log-uniform in their ranges; splits by simulation, never by frame."""
+    """V and G log-uniform in their ranges, or every point of a log-spaced V × G grid in a seeded order
+    (`process_grid`); splits by simulation, never by frame, so val/test process parameters are held out."""
     rng = np.random.default_rng(gen.seed)
     n = sum(gen.simulations)
-    v = np.exp(rng.uniform(math.log(gen.velocity_range[0]), math.log(gen.velocity_range[1]), n))
-    g = np.exp(rng.uniform(math.log(gen.gradient_range[0]), math.log(gen.gradient_range[1]), n))
+    log_v = (math.log(gen.velocity_range[0]), math.log(gen.velocity_range[1]))
+    log_g = (math.log(gen.gradient_range[0]), math.log(gen.gradient_range[1]))
+    if gen.process_grid is None:
+        v = np.exp(rng.uniform(log_v[0], log_v[1], n))
+        g = np.exp(rng.uniform(log_g[0], log_g[1], n))
+    else:
+        n_v, n_g = gen.process_grid
+        vv, gg = np.meshgrid(np.linspace(*log_v, n_v), np.linspace(*log_g, n_g), indexing="ij")
+        order = rng.permutation(n_v * n_g)
+        v, g = np.exp(vv.ravel()[order]), np.exp(gg.ravel()[order])
     seeds = rng.integers(0, 2**31 - 1, n)
     splits = [s for s, count in zip(SPLITS, gen.simulations, strict=True) for _ in range(count)]
     return [SimSpec(i + 1, splits[i], float(v[i]), float(g[i]), int(seeds[i])) for i in range(n)]
