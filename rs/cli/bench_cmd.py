@@ -104,12 +104,15 @@ def skill(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate → train surrogate and diffusion → roll out on held-out test simulations, beside persistence."""
+    import contextlib
     import shutil
+    import sys
     from pathlib import Path
 
     from rs.bench import skill as bench
 
     shutil.rmtree(work, ignore_errors=True)  # fresh runs, never resumed ones
-    result = bench.run(Path(data_config), {"surrogate": Path(surrogate), "diffusion": Path(diffusion)}, Path(work),
-                       list(set_ or []), horizon)
+    with contextlib.redirect_stdout(sys.stderr):  # training progress; stdout carries only the result
+        result = bench.run(Path(data_config), {"surrogate": Path(surrogate), "diffusion": Path(diffusion)},
+                           Path(work), list(set_ or []), horizon)
     typer.echo(json.dumps(result, default=str) if as_json else bench.table(result))

@@ -49,6 +49,7 @@ class Worker:
     sched: Any
     progress: ckpt.Progress
     tctx: tracking.TrackingContext
+    first_step_s: float | None = None  # from process start to this process's first optimizer step
 
 
 def _build(config: dict[str, Any]) -> Worker:
@@ -93,7 +94,6 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
         ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
     w.model.train()
-    first_epoch = epoch == w.progress.epoch
     t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
     samples: dict[str, Any] = {}
     for key in sorted(k for k in keys if k.startswith("train")):
@@ -121,18 +121,18 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
             if w.progress.step % w.cfg.tracking.log_every_steps == 0:
                 w.tctx.log_metrics({"train_loss_step": losses[-1], "lr_step": w.sched.get_last_lr()[0]},
                                    w.progress.step)
-            if first_epoch and steps_this_epoch == 1:
-                first_step_s = time.time() - config["start_time"]
+            if w.first_step_s is None:
+                w.first_step_s = time.time() - config["start_time"]
                 if rank == 0:
-                    print(f"[rs] first optimizer step {first_step_s:.1f} s after start", flush=True)
+                    print(f"[rs] first optimizer step {w.first_step_s:.1f} s after start", flush=True)
     train_time = time.perf_counter() - t0
     metrics = {"epoch": epoch, "step": w.progress.step,
                "train_loss": float(np.mean(losses)) if losses else math.nan,
                "samples_per_s": seen * w.world / max(train_time, 1e-9), "lr": w.sched.get_last_lr()[0],
                **_validate(w.family, w.model, w.ema, sorted(k for k in keys if k.startswith("val")), t.batch_size,
                            epoch, samples)}
-    if first_epoch and steps_this_epoch:
-        metrics["first_step_s"] = first_step_s  # in the epoch this process took its first step
+    if w.first_step_s is not None:
+        metrics["first_step_s"] = w.first_step_s  # the same every epoch: any kept checkpoint carries it
     w.progress.epoch = epoch + 1
     if rank != 0:
         ray.train.report(metrics)
