@@ -45,6 +45,24 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# `rs train` on a Ray cluster in one step (subprocess argv); the cluster tests submit it as a job.
+TINY_TRAIN = ["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1", "--set", "train.num_workers=1",
+              "--set", "train.cpus_per_worker=0.5"]
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of a session: Ray's daemons outlive their starter and not all name the temp dir
+    (the client server, the dashboard and runtime-env agents)."""
+    import signal
+
+    import psutil
+
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(proc.pid) == sid and proc.pid != os.getpid():
+                os.kill(proc.pid, signal.SIGKILL)
+
+
 def kill_tree(proc: subprocess.Popen, temp_dir: Path) -> None:
     """Kill a driver's process group and the local Ray it started (found by its temp dir), by PID."""
     import signal

@@ -16,21 +16,20 @@ from pathlib import Path
 import psutil
 import pytest
 import slurm_local
+from conftest import TINY_TRAIN
 
 from rs.cluster.slurm import parse_env_file
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[1]
 RS = [sys.executable, "-m", "rs"]
-TINY_TRAIN = ["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1", "--set", "train.num_workers=1",
-              "--set", "train.cpus_per_worker=0.5"]
 
 
 @pytest.fixture(scope="module")
 def local_slurm() -> Iterator[slurm_local.LocalSlurm]:
     why = slurm_local.missing()
     if why:
-        pytest.skip(why)
+        pytest.skip(f"no single-node Slurm can run here: {why}")
     root = Path(tempfile.mkdtemp(prefix="rsslurm", dir="/tmp"))  # short: munge's socket lives here
     cluster = slurm_local.LocalSlurm(root).start()
     try:

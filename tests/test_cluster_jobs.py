@@ -5,10 +5,8 @@ Marked `cluster`: runs before the session's Ray exists (two Ray instances confus
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,28 +14,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+from conftest import TINY_TRAIN, kill_session
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[1]
 RS = [sys.executable, "-m", "rs"]
-TINY_TRAIN = ["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1", "--set", "train.num_workers=1",
-              "--set", "train.cpus_per_worker=0.5"]
 
 
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _kill_session(sid: int) -> None:
-    """SIGKILL every process of a session: Ray's daemons outlive `ray start` and not all name the temp dir."""
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getsid(proc.pid) == sid and proc.pid != os.getpid():
-                os.kill(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +47,7 @@ def ray_head() -> Iterator[str]:
         assert started.returncode == 0, started.stdout
         yield f"http://127.0.0.1:{dashboard}"
     finally:
-        _kill_session(starter.pid)
+        kill_session(starter.pid)
         shutil.rmtree(temp, ignore_errors=True)
 
 
