@@ -30,9 +30,11 @@ def generator(
 @app.command()
 def data(
     work: Annotated[str, typer.Option(help="Scratch directory for generated and copied files.")] = "/tmp/rs-bench-data",
-    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split.")] = "2,16",
+    copies: Annotated[str, typer.Option(help="Dataset sizes: copies of the debug train split.")] = "2,64",
     batch_size: Annotated[int, typer.Option(help="Batch size of every loader.")] = 32,
-    object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 128,
+    object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 256,
+    passes: Annotated[int, typer.Option(help="Measured passes per loader (after a warm-up); the median is shown.",
+                                        min=1)] = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Raw h5py vs torch DataLoader vs the Ray Data pipeline: samples/s, ratios and peak RSS."""
@@ -40,7 +42,7 @@ def data(
 
     from rs.bench import data as bench
 
-    result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb)
+    result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb, passes)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 

@@ -96,8 +96,29 @@ def _fit(x: np.ndarray, spec: SampleSpec) -> np.ndarray:
     return x
 
 
-def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-    """All windows of one chunk as a dict of arrays, rows locally shuffled when `rng` is given."""
+def out_grid(meta: SimulationMeta, spec: SampleSpec) -> tuple[int, int]:
+    """H×W of the samples cut from a simulation (its own grid, or `crop_size` under crop/pad)."""
+    if spec.shape_policy != "group" and spec.crop_size is not None:
+        return spec.crop_size
+    return meta.grid
+
+
+def allocate(rows: int, meta: SimulationMeta, spec: SampleSpec, n_cond: int) -> dict[str, np.ndarray]:
+    """Empty sample arrays for `rows` windows cut like `meta`'s (every array `read_chunk` fills)."""
+    H, W = out_grid(meta, spec)
+    C = len(spec.fields)
+    target = (rows, C, H, W) if spec.unroll == 1 else (rows, spec.unroll, C, H, W)
+    return {"input": np.empty((rows, spec.history * C + int(spec.thermal), H, W), np.float32),
+            "target": np.empty(target, np.float32), "cond": np.empty((rows, n_cond + 1), np.float32)}
+
+
+def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Generator | None,
+               out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """All windows of one chunk as a dict of arrays, rows locally shuffled when `rng` is given.
+
+    With `out` (arrays from `allocate` with at least `chunk.rows` rows) the windows are gathered straight
+    into it, so a block of many chunks is built with one copy instead of a copy and a concatenation; the
+    returned arrays are then views of its first rows."""
     m = chunk.meta
     idx = channel_indices(m, list(spec.fields))
     first, last = chunk.start, chunk.stop - 1 + spec.span
@@ -105,7 +126,6 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
     finite = np.isfinite(raw).all(axis=(1, 2, 3))
     frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)  # (F, C, H, W)
     n, K, C = chunk.rows, spec.history, len(idx)
-    w = np.arange(n)
     ok = np.ones(n, bool)
     if not finite.all():
         bad = int(first + np.argmin(finite))
@@ -116,21 +136,27 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
         ok &= ~touch
         log.warning("%s:/%s: skipped %d window(s) touching non-finite frames", m.file, m.key, int(touch.sum()))
     # Shuffle the window index first so each array is gathered once, already in its final order.
-    order = rng.permutation(n) if rng is not None else w
+    order = rng.permutation(n) if rng is not None else np.arange(n)
     w = order[ok[order]]
-    x = frames[w[:, None] + np.arange(K)[None, :]].reshape(w.size, K * C, *frames.shape[-2:])
-    tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
-    target = frames[tgt_idx]  # (n, S, C, H, W)
-    if spec.unroll == 1:
-        target = target[:, 0]
-    if spec.thermal:
+    buf = out if out is not None else allocate(w.size, m, spec, len(stats.cond_names))
+    x = buf["input"][: w.size]
+    H, W = frames.shape[-2:]
+    history = w[:, None] + np.arange(K)[None, :]
+    if not spec.thermal:
+        np.take(frames, history, axis=0, out=x.reshape(w.size, K, C, H, W))
+    else:  # the history slots are then not one contiguous block: gather, then place
+        x[:, : K * C] = frames[history].reshape(w.size, K * C, H, W)
         th = layouts.read_thermal(m, first, last + 1)[:, 0] / stats.thermal_scale
-        x = np.concatenate([x, _fit(th, spec)[w + K - 1][:, None].astype(np.float32)], axis=1)
+        x[:, K * C] = _fit(th, spec)[w + K - 1]
+    tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
+    target = buf["target"][: w.size]
+    np.take(frames, tgt_idx[:, 0] if spec.unroll == 1 else tgt_idx, axis=0, out=target)
     times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
     frame = w + first + K - 1  # the last input frame
     t_feat = times[frame] if times is not None else frame / max(m.n_frames - 1, 1)
-    cond = np.concatenate([np.broadcast_to(stats.cond(m), (w.size, len(stats.cond_names))),
-                           np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
+    cond = buf["cond"][: w.size]
+    cond[:, :-1] = stats.cond(m)
+    cond[:, -1] = t_feat
     return {
         "input": x,
         "target": target,

@@ -27,9 +27,11 @@ from ray.data.datasource import Datasource, ReadTask
 from rs.config.schema import ExperimentConfig
 from rs.data import layouts
 from rs.data.normalize import Stats, compute_stats
-from rs.data.samples import Chunk, SampleSpec, build_index, read_chunk
+from rs.data.ray_compat import wait_for_first_reservation
+from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk
 
 log = logging.getLogger(__name__)
+wait_for_first_reservation()
 ORDER_STRIDE = 1 << 20  # position = chunk position · stride + row: the global order, recoverable from rows
 
 
@@ -55,23 +57,31 @@ def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed:
           block_rows: int) -> Iterator[Any]:
     """One read task: its chunks in epoch order, yielded as blocks of about `block_rows` rows. A task spans
     several blocks because Ray Data polls tasks every 0.1 s; a block stays small so memory stays bounded."""
-    parts: list[dict[str, Any]] = []
-    rows = 0
-    for position, chunk in chunks:
+    group: list[tuple[int, Chunk]] = []
+    for item in chunks:
+        group.append(item)
+        if sum(c.rows for _, c in group) >= block_rows:
+            yield _block(group, spec, stats, seed, epoch)
+            group = []
+    if group:
+        yield _block(group, spec, stats, seed, epoch)
+
+
+def _block(group: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int) -> Any:
+    """One Arrow block of every window of `group`, gathered straight into the block's arrays (the frame
+    arrays are most of the bytes: a concatenation of per-chunk arrays cost as much as cutting them)."""
+    buf = allocate(sum(c.rows for _, c in group), group[0][1].meta, spec, len(stats.cond_names))
+    small: list[dict[str, np.ndarray]] = []
+    filled = 0
+    for position, chunk in group:
         rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
-        batch: dict[str, Any] = read_chunk(chunk, spec, stats, rng)
-        batch["order"] = position * ORDER_STRIDE + np.arange(batch["input"].shape[0], dtype=np.int64)
-        parts.append(batch)
-        rows += batch["input"].shape[0]
-        if rows >= block_rows:
-            yield _block(parts)
-            parts, rows = [], 0
-    if parts:
-        yield _block(parts)
-
-
-def _block(parts: list[dict[str, Any]]) -> Any:
-    block = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+        part = read_chunk(chunk, spec, stats, rng, out={k: v[filled:] for k, v in buf.items()})
+        n = part["input"].shape[0]  # fewer than chunk.rows when windows touching bad frames are skipped
+        small.append({k: v for k, v in part.items() if k not in buf})
+        small[-1]["order"] = position * ORDER_STRIDE + np.arange(n, dtype=np.int64)
+        filled += n
+    block = {k: v[:filled] for k, v in buf.items()}
+    block.update({k: np.concatenate([p[k] for p in small]) for k in small[0]})
     return BlockAccessor.batch_to_block(block)
 
 
