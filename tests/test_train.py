@@ -94,15 +94,25 @@ def test_nan_loss_stops_with_a_clear_error(data_root, tmp_path, ray_session):
 def test_in_process_debug_mode(data_root, tmp_path, ray_session):
     from rs.train.api import fit
 
-    result = fit(REPO / "configs/train/debug.yaml",
-                 cfg_args(data_root, tmp_path, "train.run_name=local", "train.num_workers=0", "train.epochs=1"))
-    assert result.metrics["epoch"] == 0 and result.metrics["step"] > 0
+    args = cfg_args(data_root, tmp_path, "train.run_name=local", "train.num_workers=0", "train.epochs=1",
+                    "train.max_steps_per_epoch=3")
+    result = fit(REPO / "configs/train/debug.yaml", args)
+    assert result.metrics["epoch"] == 0 and result.metrics["step"] == 3
+    assert result.metrics["first_batch_s"] > 0 and result.metrics["steady_samples_per_s"] > 0
+    # Ray keeps nothing in-process: the checkpoint must be in the run, whole, and the rerun resumes from it.
+    assert result.checkpoint is not None and result.checkpoint.parent == tmp_path / "local"
+    assert (result.checkpoint / "model.safetensors").is_file() and result.latest_checkpoint == result.checkpoint
+    again = fit(REPO / "configs/train/debug.yaml", [*args, "train.epochs=2"])
+    assert again.metrics["epoch"] == 1 and again.metrics["step"] == 6
+    assert sorted(p.name for p in (tmp_path / "local").glob("checkpoint_*")) == [
+        "checkpoint_epoch000000", "checkpoint_epoch000001"]  # train.num_to_keep defaults to 2
 
 
 def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
     temp = Path(f"/tmp/rsk{os.getpid()}")
     argv = [sys.executable, "-m", "rs", "train", "configs/train/debug.yaml"]
-    for a in cfg_args(data_root, tmp_path, "train.run_name=killed", "train.epochs=2", "cluster.num_cpus=2",
+    for a in cfg_args(data_root, tmp_path, "train.run_name=killed", "train.epochs=4", "train.num_to_keep=4",
+                      "cluster.num_cpus=2",
                       f"cluster.temp_dir={temp}", "cluster.object_store_mb=256"):
         argv += ["--set", a]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -116,9 +126,10 @@ def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
         assert history(run_dir), "no checkpoint before the deadline"
     finally:
         kill_tree(proc, temp)
-    assert [m["epoch"] for m in history(run_dir)] == [1]
+    before = [m["epoch"] for m in history(run_dir)]
+    assert before == list(range(1, len(before) + 1)) and before[-1] < 4, f"killed too late: {before}"
     again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "resumed from epoch 1" in again.stdout + again.stderr
-    assert [m["epoch"] for m in history(run_dir)] == [1, 2]
+    assert f"resumed from epoch {before[-1]}" in again.stdout + again.stderr
+    assert [m["epoch"] for m in history(run_dir)] == [1, 2, 3, 4]  # nothing retrained, nothing skipped
     assert "best val_rel_l2" in again.stdout

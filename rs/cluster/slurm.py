@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rs.cluster.env import IDLE_WORKER_KEEP_MS
 from rs.cluster.storage import require_shared_storage
 from rs.errors import RsError
 
@@ -99,7 +100,8 @@ def render(spec: SlurmSpec) -> str:
                              comment_start_string="<#jinja", comment_end_string="jinja#>")  # bash has ${#array}
     env.filters["q"] = lambda value: shlex.quote(str(value))
     values = {**spec.__dict__, "command": shlex.join(spec.command), "port_min": PORT_MIN,
-              "port_slots": PORT_SLOTS, "port_span": PORT_SPAN, "worker_ports": WORKER_PORTS}
+              "port_slots": PORT_SLOTS, "port_span": PORT_SPAN, "worker_ports": WORKER_PORTS,
+              "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS}
     return env.get_template(TEMPLATES[spec.mode]).render(**values)
 
 

@@ -77,6 +77,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
 
     from rs import tracking
     from rs.data.source import EpochClock, build_split
+    from rs.train import checkpoint as ckpt
     from rs.train.loop import train_fn_per_worker
 
     _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
@@ -97,6 +98,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         train_fn_per_worker,
         train_loop_config={"experiment": to_dict(cfg), "clock": clock, "steps_per_epoch": max(steps, 1),
                            "run_dir": str(cfg.run_dir), "dataset_keys": list(datasets), "start_time": start,
+                           "in_process": t.num_workers == 0,
                            "inject_failure": os.environ.get("RS_INJECT_FAILURE"),
                            "tracking": str(tctx.record.path) if tctx.enabled and tctx.record else None},
         scaling_config=ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources),
@@ -121,12 +123,14 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         raise
     finally:
         ray.kill(clock)
-    kept = result.best_checkpoints or []  # None in in-process mode (num_workers: 0)
-    best = result.get_best_checkpoint("val_rel_l2", "min") if kept else None
-    best_metrics = next((m for c, m in kept if best is not None and c.path == best.path), None)
+    kept = [(Path(c.path), m) for c, m in result.best_checkpoints or []]
+    if t.num_workers == 0:  # Ray keeps no checkpoint list in-process; the loop kept them in the run
+        kept = [(d, meta["metrics"]) for d, meta in ckpt.in_run(cfg.run_dir)]
+    scored = [(d, m) for d, m in kept if isinstance(m.get("val_rel_l2"), (int, float))]
+    best, best_metrics = min(scored, key=lambda x: x[1]["val_rel_l2"]) if scored else (None, None)
     out = TrainResult(
         run_dir=cfg.run_dir, metrics=dict(result.metrics or {}), best_metrics=best_metrics,
-        checkpoint=Path(best.path) if best else None,
+        checkpoint=best,
         latest_checkpoint=Path(result.checkpoint.path) if result.checkpoint else None,
     )
     _log_outcome(tctx, out)

@@ -4,6 +4,8 @@ the resolved config and provenance beside them. Written to a temporary directory
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +89,35 @@ def restore(directory: Path, model: torch.nn.Module, ema: torch.nn.Module | None
             sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
     return Progress(epoch=int(meta["epoch"]), step=int(meta["step"]))
+
+
+def in_run(run_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The run's complete checkpoints (with their metadata), oldest epoch first."""
+    found = []
+    for d in Path(run_dir).glob("checkpoint_*"):
+        try:
+            found.append((d, read_meta(d)))
+        except RsError:
+            continue  # a directory being written (temp names never match) or foreign: not resumable
+    return sorted(found, key=lambda x: int(x[1]["epoch"]))
+
+
+def persist_in_process(staged: Path, run_dir: Path, epoch: int, keep: int) -> Path:
+    """Ray's in-process mode (`train.num_workers: 0`) reports checkpoints without persisting them: copy the
+    staged directory into the run (temp name, then rename) and keep the `keep` best by `val_rel_l2` plus
+    the latest, as Ray's CheckpointConfig does for worker runs."""
+    run_dir = Path(run_dir)
+    dest = run_dir / f"checkpoint_epoch{epoch:06d}"
+    tmp = run_dir / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(staged, tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    kept = in_run(run_dir)
+    score = lambda m: float(m.get("metrics", {}).get("val_rel_l2", math.inf))  # noqa: E731
+    best = {d for d, _ in sorted(kept, key=lambda x: score(x[1]))[: max(keep, 1)]}
+    for d, _ in kept[:-1]:
+        if d not in best:
+            shutil.rmtree(d, ignore_errors=True)
+    return dest

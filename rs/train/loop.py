@@ -18,6 +18,7 @@ import torch
 from rs import tracking
 from rs.config.serialize import from_dict
 from rs.data.source import iterate
+from rs.errors import RsError
 from rs.io.hot import HotWriter
 from rs.models.build import build_ema, build_model
 from rs.models.losses import rel_l2
@@ -68,12 +69,30 @@ def _build(config: dict[str, Any]) -> Worker:
         with restored.as_directory() as d:
             progress = ckpt.restore(Path(d), model, ema, opt, sched)
         print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step}", flush=True)
+    else:
+        # Ray has none to give, yet the run may hold one: in-process runs (Ray keeps no state there), or a
+        # process died before the controller recorded the last report. Never retrain what was saved.
+        progress = _resume_from_run_dir(Path(config["run_dir"]), model, ema, opt, sched) or progress
     if world > 1:
         model = ray.train.torch.prepare_model(model)
     # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json.
     tctx = tracking.attach(config.get("tracking"), cfg) if rank == 0 else tracking.TrackingContext(None)
     return Worker(cfg, rank, world, family, model, torch.compile(model) if t.compile else model, ema, opt, sched,
                   progress, tctx)
+
+
+def _resume_from_run_dir(run_dir: Path, model, ema, opt, sched) -> ckpt.Progress | None:  # type: ignore[no-untyped-def]
+    """The newest checkpoint in the run that loads (one cut short by a kill is skipped, with a warning)."""
+    for d, _ in reversed(ckpt.in_run(run_dir)):
+        try:
+            progress = ckpt.restore(d, model, ema, opt, sched)
+        except (RsError, RuntimeError, OSError) as err:
+            print(f"[rs] warning: skipping {d.name}: {err}", flush=True)
+            continue
+        print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step} ({d.name} in the run directory)",
+              flush=True)
+        return progress
+    return None
 
 
 def train_fn_per_worker(config: dict[str, Any]) -> None:
@@ -95,6 +114,8 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
     w.model.train()
     t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
+    t_first: float | None = None
+    seen_first = 0
     samples: dict[str, Any] = {}
     for key in sorted(k for k in keys if k.startswith("train")):
         for batch in iterate(ray.train.get_dataset_shard(key), t.batch_size, drop_last=False):
@@ -117,6 +138,8 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
             w.progress.step += 1
             steps_this_epoch += 1
             seen += len(batch)
+            if t_first is None:  # what came before is the epoch's pipeline start-up, not steady state
+                t_first, seen_first = time.perf_counter(), seen
             losses.append(float(loss.detach()))
             if w.progress.step % w.cfg.tracking.log_every_steps == 0:
                 w.tctx.log_metrics({"train_loss_step": losses[-1], "lr_step": w.sched.get_last_lr()[0]},
@@ -129,6 +152,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     metrics = {"epoch": epoch, "step": w.progress.step,
                "train_loss": float(np.mean(losses)) if losses else math.nan,
                "samples_per_s": seen * w.world / max(train_time, 1e-9), "lr": w.sched.get_last_lr()[0],
+               **_steady(t0, t_first, t0 + train_time, seen - seen_first, w.world),
                **_validate(w.family, w.model, w.ema, sorted(k for k in keys if k.startswith("val")), t.batch_size,
                            epoch, samples)}
     if w.first_step_s is not None:
@@ -147,10 +171,22 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     try:
         if (run_dir / "tracking.json").is_file():  # the runs a checkpoint belongs to travel with it
             shutil.copy2(run_dir / "tracking.json", d / "tracking.json")
-        # report() persists the directory into the run's storage before it returns (sync upload mode).
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
+        if config.get("in_process"):
+            d_run = ckpt.persist_in_process(d, run_dir, epoch, w.cfg.train.num_to_keep)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d_run)))
+        else:  # report() persists the directory into the run's storage before it returns (sync upload)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _steady(t0: float, t_first: float | None, t_end: float, after_first: int, world: int) -> dict[str, float]:
+    """Time to this epoch's first optimizer step, and samples/s after it (the steady state: no data
+    pipeline start-up, no first-step allocations)."""
+    if t_first is None:
+        return {}
+    return {"first_batch_s": t_first - t0,
+            "steady_samples_per_s": after_first * world / max(t_end - t_first, 1e-9)}
 
 
 @torch.no_grad()
