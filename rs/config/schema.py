@@ -83,6 +83,8 @@ class TrainConfig(Section):
     weight_decay: float = F(0.0, "AdamW weight decay", ge=0.0, le=10.0)
     warmup_steps: int = F(10, "Linear warmup steps before cosine decay", ge=0)
     grad_clip: float = F(1.0, "Gradient-norm clip (0 = off)", ge=0.0, le=1e6)
+    input_noise: float = F(0.0, "Std of Gaussian noise on the surrogate's input frames in training, in z-score "
+                           "units: the model learns to correct perturbed states, as in rollouts", ge=0.0, le=10.0)
     precision: Literal["fp32", "bf16"] = F("fp32", "Autocast precision")
     compile: bool = F(False, "Wrap the model in torch.compile")
     seed: int = F(0, "Seed of weights, noise and per-worker RNGs", ge=0)

@@ -53,10 +53,22 @@ class Surrogate(Family):
 
     def loss(self, model: nn.Module, batch: Batch, generator: torch.Generator | None):  # type: ignore[no-untyped-def]
         x, y, weight = self.patches(batch, generator)
+        x = self.perturb(x, generator)
         if y.dim() == 4:
             return self.loss_fn(model(x, batch.cond), y, weight)
         preds = self.rollout(model, x, batch.cond, y.shape[1])
         return self.loss_fn(preds, y, weight)
+
+    def perturb(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Training-noise injection (Sanchez-Gonzalez et al. 2020, "Learning to simulate complex physics with
+        graph networks"): the history frames get N(0, σ²) noise, the target stays clean; the thermal channel,
+        known exactly at inference, is left alone."""
+        sigma = self.cfg.train.input_noise
+        if sigma <= 0:
+            return x
+        n = self.cfg.data.history * (self.cfg.model.out_channels or 1)
+        noise = torch.randn(x[:, :n].shape, generator=generator).to(x.device, x.dtype) * sigma
+        return torch.cat([x[:, :n] + noise, x[:, n:]], dim=1)
 
     def rollout(self, model: nn.Module, x: torch.Tensor, cond: torch.Tensor, steps: int) -> torch.Tensor:
         """Autoregressive steps; the newest prediction replaces the oldest input frame. (B, S, C, H, W)."""
