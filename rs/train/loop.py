@@ -65,14 +65,21 @@ def _build(config: dict[str, Any]) -> Worker:
     opt = build_optimizer(t, model)
     sched = build_schedule(t, opt, config["steps_per_epoch"] * t.epochs)
     progress = ckpt.Progress()
-    if (restored := ray.train.get_checkpoint()) is not None:
+    # Ray hands back the last report its controller recorded; the run directory may hold a newer one (in-process
+    # runs, where Ray keeps no state, or a process killed before the controller recorded its last report).
+    # The newer wins: never retrain what was saved.
+    restored = ray.train.get_checkpoint()
+    ray_epoch = -1
+    if restored is not None:
+        with restored.as_directory() as d:
+            ray_epoch = int(ckpt.read_meta(Path(d))["epoch"])
+    from_run = _resume_from_run_dir(Path(config["run_dir"]), model, ema, opt, sched, newer_than=ray_epoch)
+    if from_run is not None:
+        progress = from_run
+    elif restored is not None:
         with restored.as_directory() as d:
             progress = ckpt.restore(Path(d), model, ema, opt, sched)
         print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step}", flush=True)
-    else:
-        # Ray has none to give, yet the run may hold one: in-process runs (Ray keeps no state there), or a
-        # process died before the controller recorded the last report. Never retrain what was saved.
-        progress = _resume_from_run_dir(Path(config["run_dir"]), model, ema, opt, sched) or progress
     if world > 1:
         model = ray.train.torch.prepare_model(model)
     # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json.
@@ -81,9 +88,12 @@ def _build(config: dict[str, Any]) -> Worker:
                   progress, tctx)
 
 
-def _resume_from_run_dir(run_dir: Path, model, ema, opt, sched) -> ckpt.Progress | None:  # type: ignore[no-untyped-def]
-    """The newest checkpoint in the run that loads (one cut short by a kill is skipped, with a warning)."""
-    for d, _ in reversed(ckpt.in_run(run_dir)):
+def _resume_from_run_dir(run_dir: Path, model, ema, opt, sched, newer_than: int) -> ckpt.Progress | None:  # type: ignore[no-untyped-def]
+    """The newest checkpoint in the run past epoch `newer_than` that loads (one cut short by a kill is
+    skipped, with a warning); None when there is none."""
+    for d, meta in reversed(ckpt.in_run(run_dir)):
+        if int(meta["epoch"]) <= newer_than:
+            return None
         try:
             progress = ckpt.restore(d, model, ema, opt, sched)
         except (RsError, RuntimeError, OSError) as err:
