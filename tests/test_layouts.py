@@ -103,3 +103,19 @@ def test_forced_layout_and_clear_errors(tmp_path: Path):
     shutil.copy(path, tmp_path / "copy.h5")
     with pytest.raises(DataError, match=r"frames \[4, 9\) outside"):
         layouts.read_frames(layouts.scan(tmp_path / "copy.h5")[0], 4, 9)
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_delta_std_is_the_std_of_the_normalized_change(tmp_path: Path, normalized: bool, stride: int):
+    from rs.data.normalize import compute_stats, delta_std
+
+    path = synthetic.write_layout_a(tmp_path / "a.h5", n_sims=3, T=7, normalized=normalized)
+    metas = layouts.scan(path)
+    stats = compute_stats(metas, ["phi", "c"], [])
+    z = [stats.frames(synthetic.frames(7, 16, 16, seed=i), False, [0, 1]) for i in range(3)]
+    d = np.concatenate([(f[stride:] - f[:-stride]).transpose(1, 0, 2, 3).reshape(2, -1) for f in z], axis=1)
+    np.testing.assert_allclose(delta_std(metas, stats, stride), d.std(axis=1), rtol=1e-4)
+    # bounded reads: two simulations × three pairs still give the right order of magnitude
+    few = delta_std(metas, stats, stride, max_sims=2, max_pairs=3)
+    assert all(0.3 < a / b < 3 for a, b in zip(few, d.std(axis=1), strict=True))

@@ -32,20 +32,22 @@ def history(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("family", ["surrogate", "diffusion"])
-def test_two_epochs_on_two_workers_loss_decreases(family, data_root, tmp_path, ray_session):
+def test_three_epochs_on_two_workers_loss_decreases(family, data_root, tmp_path, ray_session):
     import rs.train
 
     cfg = load_config(REPO / "configs/train/debug.yaml",
-                      cfg_args(data_root, tmp_path, f"train.model_family={family}", "train.epochs=2",
-                               "train.lr=3e-3", "diffusion.num_steps=50", "diffusion.sampling_steps=4"), env={})
+                      cfg_args(data_root, tmp_path, f"train.model_family={family}", "train.epochs=3",
+                               "train.lr=3e-3", "diffusion.num_steps=50", "diffusion.sampling_steps=4",
+                               "train.num_to_keep=3"), env={})
     result = rs.train(cfg)
     hist = history(result.run_dir)
-    assert [m["epoch"] for m in hist] == [1, 2]
-    first, last = hist[0]["metrics"], hist[1]["metrics"]
+    # 2 steps an epoch and random diffusion times make one epoch's mean loss noisy: compare the first with the third
+    assert [m["epoch"] for m in hist] == [1, 2, 3]
+    first, last = hist[0]["metrics"], hist[2]["metrics"]
     assert last["train_loss"] < first["train_loss"], (first, last)
     for key in ("train_loss", "val_loss", "val_rel_l2", "epoch", "step", "samples_per_s", "lr"):
         assert key in last
-    assert last["step"] == 2 * first["step"] > 0
+    assert last["step"] == 3 * first["step"] > 0
     assert result.checkpoint is not None and result.best_metrics["val_rel_l2"] == min(
         m["metrics"]["val_rel_l2"] for m in hist)
     assert (result.run_dir / "config.resolved.yaml").is_file() and (result.run_dir / "provenance.json").is_file()
@@ -54,7 +56,7 @@ def test_two_epochs_on_two_workers_loss_decreases(family, data_root, tmp_path, r
 
     restored_cfg = ckpt.load_config(result.checkpoint)
     assert restored_cfg.train.model_family == family
-    assert ckpt.restore(result.checkpoint, build_model(restored_cfg)).epoch in (1, 2)
+    assert ckpt.restore(result.checkpoint, build_model(restored_cfg)).epoch in (1, 2, 3)
 
 
 def test_resume_continues_epochs_and_steps(data_root, tmp_path, ray_session):

@@ -21,10 +21,10 @@ def _local(config: Path, overrides: list[str], steps: int, t_start: float) -> di
 
     from rs.config import load_config
     from rs.data import layouts
-    from rs.data.normalize import compute_stats
+    from rs.data.normalize import compute_stats, delta_std
     from rs.data.samples import SampleSpec, build_index, read_chunk
     from rs.data.source import Batch
-    from rs.models.build import build_model
+    from rs.models.build import build_model, set_delta_scale
     from rs.train.families import FAMILIES
     from rs.train.optim import build_optimizer
 
@@ -40,6 +40,7 @@ def _local(config: Path, overrides: list[str], steps: int, t_start: float) -> di
     family = FAMILIES[cfg.train.model_family](cfg)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg)
+    set_delta_scale(model, delta_std(train, stats, d.stride))
     opt = build_optimizer(cfg.train, model)
     bs = cfg.train.batch_size
     gen = torch.Generator().manual_seed(0)

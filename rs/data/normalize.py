@@ -108,3 +108,31 @@ def _streamed_channel_stats(train: list[SimulationMeta], fields: list[str]) -> t
     mean = s / total
     std = np.sqrt(np.maximum(ss / total - mean**2, EPS**2))
     return tuple(mean), tuple(std)
+
+
+def delta_std(train: list[SimulationMeta], stats: Stats, stride: int, max_sims: int = 16,
+              max_pairs: int = 32) -> tuple[float, ...]:
+    """Std per channel of the normalized one-step change x[t+stride] − x[t], from at most `max_sims` evenly
+    spread train simulations × `max_pairs` evenly spread frame pairs (bounded reads at any dataset size).
+    Residual models scale their output by it, so the network predicts a unit-variance change (the
+    residual normalization of GraphCast, Lam et al. 2023)."""
+    picks = [train[round(i)] for i in np.linspace(0, len(train) - 1, min(len(train), max_sims))]
+    s = np.zeros(len(stats.fields))
+    ss = np.zeros(len(stats.fields))
+    n = 0
+    for m in picks:
+        idx = channel_indices(m, list(stats.fields))
+        last = m.n_frames - 1 - stride
+        if last < 0:
+            continue
+        for t in sorted({round(v) for v in np.linspace(0, last, min(last + 1, max_pairs))}):
+            pair = [layouts.read_frames(m, u, u + 1) for u in (t, t + stride)]
+            pair = stats.frames(np.concatenate(pair), m.normalized, idx)
+            d = (pair[1] - pair[0]).astype(np.float64)
+            s += d.sum(axis=(1, 2))
+            ss += (d**2).sum(axis=(1, 2))
+            n += d.shape[1] * d.shape[2]
+    if n == 0:
+        return tuple(1.0 for _ in stats.fields)
+    mean = s / n
+    return tuple(float(max(np.sqrt(max(v, 0.0)), 1e-3)) for v in ss / n - mean**2)

@@ -13,8 +13,15 @@ from rs.models.backbones import build_backbone
 from rs.models.diffusion.denoiser import ConditionalDenoiser
 
 
+def set_delta_scale(model: nn.Module, scale: list[float] | tuple[float, ...]) -> None:
+    """Set the per-channel std of the one-step change (rs.data.normalize.delta_std) on a freshly built model;
+    it is a buffer, so checkpoints carry it to evaluation."""
+    model.get_buffer("delta_scale").copy_(torch.as_tensor(scale, dtype=torch.float32))
+
+
 class Surrogate(nn.Module):
-    """One-step predictor: (input (B, K·C[+1], H, W), cond) -> next frame (B, C, H, W)."""
+    """One-step predictor: (input (B, K·C[+1], H, W), cond) -> next frame (B, C, H, W). In residual mode the
+    network's unit-scale output is multiplied by `delta_scale` and added to the last input frame."""
 
     def __init__(self, cfg: ExperimentConfig):
         super().__init__()
@@ -24,10 +31,11 @@ class Surrogate(nn.Module):
         self.last = slice((cfg.data.history - 1) * self.channels, cfg.data.history * self.channels)
         self.residual = m.predict_residual
         self.net = build_backbone(m, m.in_channels, m.out_channels, m.cond_dim)
+        self.register_buffer("delta_scale", torch.ones(self.channels))
 
     def forward(self, input_BCHW: torch.Tensor, cond_BP: torch.Tensor | None) -> torch.Tensor:
         out = self.net(input_BCHW, cond_BP)
-        return input_BCHW[:, self.last] + out if self.residual else out
+        return input_BCHW[:, self.last] + out * self.delta_scale[:, None, None] if self.residual else out
 
 
 def _surrogate(cfg: ExperimentConfig) -> nn.Module:

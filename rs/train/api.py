@@ -76,6 +76,8 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     from ray.train.torch import TorchTrainer
 
     from rs import tracking
+    from rs.data import layouts
+    from rs.data.normalize import delta_std
     from rs.data.source import EpochClock, build_split
     from rs.train import checkpoint as ckpt
     from rs.train.loop import train_fn_per_worker
@@ -89,6 +91,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     clock = EpochClock.remote()
     train = build_split(cfg, "train", clock=clock)
     val = build_split(cfg, "val", train.stats, shuffle=False)
+    delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats, cfg.data.stride)
     world = max(t.num_workers, 1)
     steps = math.ceil(train.samples / world / t.batch_size)
     steps = min(steps, t.max_steps_per_epoch) if t.max_steps_per_epoch else steps
@@ -97,6 +100,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     trainer = TorchTrainer(
         train_fn_per_worker,
         train_loop_config={"experiment": to_dict(cfg), "clock": clock, "steps_per_epoch": max(steps, 1),
+                           "delta_std": list(delta),
                            "run_dir": str(cfg.run_dir), "dataset_keys": list(datasets), "start_time": start,
                            "in_process": t.num_workers == 0,
                            "inject_failure": os.environ.get("RS_INJECT_FAILURE"),

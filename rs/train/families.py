@@ -25,6 +25,8 @@ class Family:
     def __post_init__(self) -> None:
         fields = list(self.cfg.data.fields)
         self.phi_channel = fields.index("phi") if "phi" in fields else None
+        C = len(fields)
+        self.last = slice((self.cfg.data.history - 1) * C, self.cfg.data.history * C)  # the newest input frame
         self.loss_fn = build_loss(self.cfg.loss, self.phi_channel)
         a = self.cfg.adaptive
         self.selector = REGION_SELECTORS[a.region_selector]
@@ -87,9 +89,18 @@ class Surrogate(Family):
         return model(batch.input, batch.cond)
 
 
+def _delta_scale(model: nn.Module) -> torch.Tensor:
+    """The model's `delta_scale` buffer (C,), through DDP / EMA / torch.compile wrappers."""
+    while not hasattr(model, "delta_scale"):
+        model = model._orig_mod if hasattr(model, "_orig_mod") else model.module  # type: ignore[assignment]
+    return model.delta_scale[:, None, None]  # type: ignore[index]
+
+
 class Diffusion(Family):
     """Denoise the next frame given the previous ones: q_sample at sampled timesteps, region-weighted loss;
-    prediction by DDIM with the EMA weights."""
+    prediction by DDIM with the EMA weights. With model.predict_residual the diffusion runs on the change from
+    the last input frame divided by its std (residual diffusion as in GenCast, Price et al. 2024), so the
+    model refines a small unit-variance update instead of generating the whole frame."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,6 +111,8 @@ class Diffusion(Family):
     def loss(self, model: nn.Module, batch: Batch, generator: torch.Generator | None):  # type: ignore[no-untyped-def]
         x, y, weight = self.patches(batch, generator)
         y = y if y.dim() == 4 else y[:, 0]
+        if self.cfg.model.predict_residual:
+            y = (y - x[:, self.last]) / _delta_scale(model)
         t = sample_timesteps(self.t_probs, y.shape[0], generator).to(y.device)
         noise = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
         alpha_bar = self.alpha_bar.to(y.device)
@@ -112,8 +125,11 @@ class Diffusion(Family):
         d = self.cfg.diffusion
         shape = (batch.input.shape[0], self.cfg.model.out_channels or 1, *batch.input.shape[-2:])
         x_T = torch.randn(shape, generator=generator).to(batch.input.device)
-        return ddim_sample(lambda x_t, t: net(x_t, t, batch.input, batch.cond), x_T, self.alpha_bar.to(x_T.device),
-                           d.sampling_steps, d.prediction, d.eta, generator)
+        y = ddim_sample(lambda x_t, t: net(x_t, t, batch.input, batch.cond), x_T, self.alpha_bar.to(x_T.device),
+                        d.sampling_steps, d.prediction, d.eta, generator)
+        if self.cfg.model.predict_residual:
+            y = batch.input[:, self.last] + y * _delta_scale(net)
+        return y
 
 
 FAMILIES: dict[str, Callable[[ExperimentConfig], Family]] = {"surrogate": Surrogate, "diffusion": Diffusion}

@@ -20,7 +20,7 @@ from rs.config.serialize import from_dict
 from rs.data.source import iterate
 from rs.errors import RsError
 from rs.io.hot import HotWriter
-from rs.models.build import build_ema, build_model
+from rs.models.build import build_ema, build_model, set_delta_scale
 from rs.models.losses import rel_l2
 from rs.train import checkpoint as ckpt
 from rs.train.families import FAMILIES
@@ -61,6 +61,7 @@ def _build(config: dict[str, Any]) -> Worker:
     torch.manual_seed(t.seed + rank)
     family = FAMILIES[t.model_family](cfg)
     model = build_model(cfg)
+    set_delta_scale(model, config["delta_std"])  # before the EMA copy; a resumed checkpoint restores the same
     ema = build_ema(model, cfg.diffusion.ema_decay)
     opt = build_optimizer(t, model)
     sched = build_schedule(t, opt, config["steps_per_epoch"] * t.epochs)

@@ -18,6 +18,8 @@ class ConditionalDenoiser(nn.Module):
         super().__init__()
         self.num_steps = num_steps
         self.net = build_backbone(model, out_channels + in_channels, out_channels, cond_dim + TIME_EMB)
+        # std of the one-step change: with model.predict_residual the diffusion runs on change / delta_scale
+        self.register_buffer("delta_scale", torch.ones(out_channels))
 
     def forward(
         self, x_t: torch.Tensor, t_B: torch.Tensor, history: torch.Tensor, cond_BP: torch.Tensor | None
