@@ -64,7 +64,9 @@ def kill_session(sid: int) -> None:
 
 
 def kill_tree(proc: subprocess.Popen, temp_dir: Path) -> None:
-    """Kill a driver's process group and the local Ray it started (found by its temp dir), by PID."""
+    """Kill a driver's process group, then the local Ray it started (found by its temp dir), then whatever of
+    the driver's session is left (Ray's client server and agents, which name no temp dir), by PID. The driver
+    started with start_new_session=True, so its session id is its PID."""
     import signal
 
     with contextlib.suppress(ProcessLookupError):
@@ -75,6 +77,7 @@ def kill_tree(proc: subprocess.Popen, temp_dir: Path) -> None:
         if str(temp_dir) in args:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
+    kill_session(proc.pid)
 
 
 @pytest.fixture(scope="session")

@@ -97,6 +97,9 @@ class DataConfig(Section):
     stride: int = F(1, "Frame stride s between input and target", ge=1, le=1000)
     unroll_steps: int = F(1, "Target frames S for unrolled (pushforward) training", ge=1, le=64)
     thermal_input: bool = F(False, "Append the thermal field as an extra input channel")
+    align_window: bool = F(
+        True, "Express a sample's frames in its newest input frame's moving window (layout A window_offset); "
+        "rollouts apply the stored offsets as a change of coordinates")
     cond_params: list[str] = F(
         ["pulling_speed", "thermal_gradient_raw"],
         "Per-simulation process attributes given to the model as conditioning (time is always added)",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rs.config.data_schema import DataConfig
-from rs.data import layouts
+from rs.data import layouts, window
 from rs.data.meta import DataError, SimulationMeta
 from rs.data.normalize import Stats, channel_indices
 
@@ -32,11 +32,12 @@ class SampleSpec:
     shape_policy: str
     crop_size: tuple[int, int] | None
     on_bad: str
+    align: bool = False
 
     @classmethod
     def from_config(cls, d: DataConfig) -> SampleSpec:
         return cls(tuple(d.fields), d.history, d.stride, d.unroll_steps, d.thermal_input, d.shape_policy,
-                   d.crop_size, d.on_bad_simulation)
+                   d.crop_size, d.on_bad_simulation, d.align_window)
 
     @property
     def span(self) -> int:
@@ -112,6 +113,20 @@ def allocate(rows: int, meta: SimulationMeta, spec: SampleSpec, n_cond: int) -> 
             "target": np.empty(target, np.float32), "cond": np.empty((rows, n_cond + 1), np.float32)}
 
 
+def _align(x: np.ndarray, target: np.ndarray, off: np.ndarray, newest: np.ndarray, spec: SampleSpec,
+           C: int) -> None:
+    """Re-express each row's history and target frames in the window of its newest input frame, in place
+    (a frame moves from window a to window b by shift(x, off[a] − off[b])); rows moved alike move at once."""
+    K, S, s = spec.history, spec.unroll, spec.stride
+    slots = [(x[:, j * C : (j + 1) * C], newest - (K - 1 - j)) for j in range(K - 1)]
+    slots += [(target if S == 1 else target[:, k], newest + s * (k + 1)) for k in range(S)]
+    for arr, frame in slots:
+        d = off[frame] - off[newest]
+        for v in np.unique(d[d != 0]):
+            rows = np.flatnonzero(d == v)
+            arr[rows] = window.shift(arr[rows], int(v))
+
+
 def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Generator | None,
                out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """All windows of one chunk as a dict of arrays, rows locally shuffled when `rng` is given.
@@ -151,8 +166,11 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
     tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
     target = buf["target"][: w.size]
     np.take(frames, tgt_idx[:, 0] if spec.unroll == 1 else tgt_idx, axis=0, out=target)
-    times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
     frame = w + first + K - 1  # the last input frame
+    off = window.offsets(m) if spec.align else None
+    if off is not None:
+        _align(x, target, off, frame, spec, C)
+    times = layouts.LAYOUTS[m.layout].read_series(m, "time_phys_norm") if m.layout == "A" else None
     t_feat = times[frame] if times is not None else frame / max(m.n_frames - 1, 1)
     cond = buf["cond"][: w.size]
     cond[:, :-1] = stats.cond(m)

@@ -88,3 +88,31 @@ def write_layout_b(path: Path, n_traj: int = 2, T: int = 6, H: int = 16, W: int 
         ds.attrs.update({"dim_varying": [True, True], "sample_varying": True, "time_varying": True})
         f.create_group("t2_fields").attrs["field_names"] = []
     return path
+
+
+def lab_fields(t: np.ndarray, x_lab: np.ndarray, H: int, speed: float, seed: int = 0) -> np.ndarray:
+    """φ and c of a wavy front moving along +x at `speed` cells/frame, at lab positions `x_lab` (cells):
+    (len(t), 2, H, W) for x_lab (len(t), W)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(H)[None, :, None]
+    front = 8.0 + speed * np.asarray(t, float)[:, None, None] + 1.5 * np.sin(2 * np.pi * y / H + rng.uniform(0, 6))
+    x = np.asarray(x_lab, float)[:, None, :]
+    phi = -np.tanh((x - front) / 1.4)
+    c = 1.0 + 2.0 * np.exp(-np.clip(x - front, 0, None) / 6.0) * (phi < 0.5) + 0.1 * (phi + 1)
+    return np.stack([phi, c], axis=1).astype(np.float32)
+
+
+def write_moving_window(path: Path, n_sims: int = 2, T: int = 12, H: int = 8, W: int = 24, speed: float = 1.3,
+                        target: int = 10) -> Path:
+    """Layout-A simulations stored in a moving window the way the generator stores them: whenever the front
+    passes column `target` the window jumps ahead by whole cells (`window_offset`)."""
+    groups = []
+    for i in range(n_sims):
+        t = np.arange(T)
+        off = np.maximum(0, np.floor(8.0 + (speed + 0.2 * i) * t - target)).astype(np.int64)
+        img = lab_fields(t, np.arange(W)[None, :] + off[:, None], H, speed + 0.2 * i, seed=i)
+        groups.append(Group(f"sim_{i + 1:04d}", {"images": img, "window_offset": off,
+                                                   "time_phys_norm": (t / (T - 1)).astype(np.float32)},
+                            {"pulling_speed": 1e-4 * (i + 1), "thermal_gradient_raw": 1e6, "dx": 2e-7}))
+    write_file(path, groups, {"fields": ["phi", "c"]})
+    return path

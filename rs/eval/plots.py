@@ -1,7 +1,9 @@
-"""Evaluation plots (matplotlib, Agg): truth / prediction / error montages and error-vs-step curves."""
+"""Plots (matplotlib, Agg): truth / prediction / error montages, error-vs-step curves, training curves."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -60,3 +62,24 @@ def error_curves(curves: dict[str, dict[str, np.ndarray]], metric: str, path: Pa
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def training_curves(run_dir: Path) -> Path | None:
+    """Loss and objective per epoch from the run's hot scalars (the last report of each epoch wins:
+    an epoch repeated after a failure is counted once); None before the first epoch."""
+    rows: dict[int, dict] = {}
+    for path in sorted(run_dir.glob("hot/train/scalars-*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[int(r["epoch"])] = r
+    if not rows:
+        return None
+    epochs = sorted(rows)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key in ("train_loss", "val_loss", "val_rel_l2"):
+        ax.plot(epochs, [rows[e].get(key, math.nan) for e in epochs], marker="o", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.legend()
+    return _save(fig, run_dir / "plots" / "curves.png")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rs.config import ExperimentConfig
-from rs.data import layouts
+from rs.data import layouts, window
 from rs.data.meta import SimulationMeta
 from rs.data.normalize import Stats, channel_indices
 
@@ -21,6 +21,7 @@ class Simulation:
     frames: np.ndarray  # (F, C, H, W) z-scored
     thermal: np.ndarray | None  # (F, H, W) / thermal_scale, when an input channel
     cond: np.ndarray  # (F, P+1): process parameters and the time feature of each frame
+    offsets: np.ndarray | None = None  # (F,) moving-window offsets when the model was trained window-aligned
 
     @classmethod
     def load(cls, meta: SimulationMeta, cfg: ExperimentConfig, stats: Stats) -> Simulation:
@@ -35,7 +36,9 @@ class Simulation:
         t_feat = np.asarray(times, np.float32) if times is not None else np.arange(F) / max(F - 1, 1)
         cond = np.concatenate([np.broadcast_to(stats.cond(meta), (F, len(stats.cond_names))),
                                np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
-        return cls(meta, frames.astype(np.float32), None if thermal is None else thermal.astype(np.float32), cond)
+        offsets = window.offsets(meta) if d.align_window else None
+        return cls(meta, frames.astype(np.float32), None if thermal is None else thermal.astype(np.float32), cond,
+                   offsets)
 
     def steps(self, history: int, stride: int, horizon: int) -> int:
         """Rollout steps available: the truth must exist for each."""
@@ -45,11 +48,15 @@ class Simulation:
 @torch.no_grad()
 def rollout(family, model, ema, sim: Simulation, history: int, stride: int, steps: int, members: int,  # type: ignore[no-untyped-def]
             generator: torch.Generator, device: torch.device) -> np.ndarray:
-    """(members, steps, C, H, W) predictions of frames K−1+s·k, k = 1..steps, each fed back as history."""
+    """(members, steps, C, H, W) predictions of frames K−1+s·k, k = 1..steps, each fed back as history.
+    With window offsets, a prediction (made in its input's window) moves into the next frame's window with
+    the history, as the simulator's window moved: metrics then compare fields in the lab frame."""
     from rs.data.source import Batch
 
     K = history
     hist = torch.from_numpy(sim.frames[:K]).to(device)  # (K, C, H, W)
+    if sim.offsets is not None:  # the first input frames, in the newest one's window
+        hist = torch.stack([window.shift(hist[j], int(sim.offsets[j] - sim.offsets[K - 1])) for j in range(K)])
     frames = hist.unsqueeze(0).expand(members, *hist.shape).clone()  # (E, K, C, H, W)
     out = []
     for k in range(steps):
@@ -60,8 +67,10 @@ def rollout(family, model, ema, sim: Simulation, history: int, stride: int, step
             x = torch.cat([x, th.expand(members, 1, *th.shape)], dim=1)
         cond = torch.from_numpy(sim.cond[last]).to(device).expand(members, -1)
         pred = family.predict(model, ema, Batch(x, None, cond, {}), generator)  # (E, C, H, W)
-        out.append(pred.float().cpu().numpy())
         frames = torch.cat([frames[:, 1:], pred.unsqueeze(1)], dim=1)
+        if sim.offsets is not None:
+            frames = window.shift(frames, int(sim.offsets[last] - sim.offsets[last + stride]))
+        out.append(frames[:, -1].float().cpu().numpy())
     return np.stack(out, axis=1) if out else np.zeros((members, 0, *sim.frames.shape[1:]), np.float32)
 
 

@@ -149,7 +149,9 @@ def _log_outcome(tctx: Any, out: TrainResult) -> None:
         summary["best_val_rel_l2"] = out.best_metrics["val_rel_l2"]
         summary["best_epoch"] = out.best_metrics.get("epoch", -1)
     tctx.log_summary(summary)
-    if (curves := _plot_curves(out.run_dir)) is not None:
+    from rs.eval.plots import training_curves
+
+    if (curves := training_curves(out.run_dir)) is not None:
         tctx.log_image(curves, "curves")
     if out.checkpoint is not None:
         tctx.log_file(out.checkpoint, "checkpoint")
@@ -157,38 +159,6 @@ def _log_outcome(tctx: Any, out: TrainResult) -> None:
         if (out.run_dir / name).is_file():
             tctx.log_file(out.run_dir / name)
     tctx.close("FINISHED")
-
-
-def _plot_curves(run_dir: Path) -> Path | None:
-    """Loss and objective per epoch from the run's hot scalars (the last report of each epoch wins:
-    an epoch repeated after a failure is counted once)."""
-    rows: dict[int, dict[str, Any]] = {}
-    for path in sorted(run_dir.glob("hot/train/scalars-*.jsonl")):
-        for line in path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[int(r["epoch"])] = r
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = sorted(rows)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for key in ("train_loss", "val_loss", "val_rel_l2"):
-        ax.plot(epochs, [rows[e].get(key, math.nan) for e in epochs], marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_yscale("log")
-    ax.legend()
-    path = run_dir / "plots" / "curves.png"
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(".curves.tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def _check_cpu_budget(cfg: ExperimentConfig, cpus: float) -> None:

@@ -1,0 +1,54 @@
+"""Moving-window coordinates. Layout A's generator keeps the front near a fixed column by shifting the
+window a whole number of cells (`window_offset`, per frame) whenever the front passes it, so consecutive
+stored frames differ by the physics plus an integer shift that depends discontinuously on the front
+position. With `data.align_window` every frame of a sample is re-expressed in its newest input frame's
+window, so models learn the change in one fixed frame; rollouts then apply the stored offsets as a change
+of coordinates, never as information about the physics (the front stays where the model put it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # read tasks import this module: keep torch out of them
+    import torch
+
+    A = TypeVar("A", np.ndarray, torch.Tensor)
+else:
+    A = TypeVar("A")
+
+
+def shift(x: A, d: int) -> A:
+    """`x` (..., W) seen from a window `d` cells further back: new[..., j] = x[..., j − d]. The columns that
+    enter from outside the stored window repeat the edge column (deep solid behind, far liquid ahead)."""
+    if d == 0:
+        return x
+    W = x.shape[-1]
+    d = max(-W + 1, min(W - 1, d))
+    if not isinstance(x, np.ndarray):  # a torch tensor
+        import torch
+
+        if d > 0:
+            return torch.cat([x[..., :1].expand(*x.shape[:-1], d), x[..., : W - d]], dim=-1)
+        return torch.cat([x[..., -d:], x[..., -1:].expand(*x.shape[:-1], -d)], dim=-1)
+    out = np.empty_like(x)
+    if d > 0:
+        out[..., d:] = x[..., : W - d]
+        out[..., :d] = x[..., :1]
+    else:
+        out[..., : W + d] = x[..., -d:]
+        out[..., W + d :] = x[..., -1:]
+    return out
+
+
+def offsets(meta: Any) -> np.ndarray | None:
+    """The simulation's per-frame window offsets (cells), or None when it has none or never shifts."""
+    from rs.data import layouts
+
+    if meta.layout != "A":
+        return None
+    off = layouts.LAYOUTS["A"].read_series(meta, "window_offset")
+    if off is None or len(off) != meta.n_frames or not np.any(np.diff(off)):
+        return None
+    return np.asarray(off, np.int64)

@@ -1,0 +1,95 @@
+"""Moving-window alignment: samples in the newest input frame's window, rollouts back in the truth's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rs.config import load_config
+from rs.data import layouts, synthetic, window
+from rs.data.normalize import compute_stats
+from rs.data.samples import SampleSpec, build_index, read_chunk
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shift_moves_content_between_windows_in_numpy_and_torch():
+    lab = np.arange(20.0)
+    a, b = lab[3:13], lab[5:15]  # two windows, offsets 3 and 5
+    seen = window.shift(b, 5 - 3)  # b seen from a's window
+    np.testing.assert_array_equal(seen[2:], a[2:])
+    assert (seen[:2] == b[0]).all(), "columns from behind the stored window repeat its edge"
+    back = window.shift(a, 3 - 5)
+    np.testing.assert_array_equal(back[:-2], b[:-2])
+    assert (back[-2:] == a[-1]).all()
+    for d in (-3, 0, 4):
+        x = np.random.default_rng(d + 3).normal(size=(2, 3, 10))
+        np.testing.assert_array_equal(window.shift(torch.from_numpy(x), d).numpy(), window.shift(x, d))
+
+
+def _setup(tmp_path: Path, *sets: str):
+    root = tmp_path / "mw"
+    synthetic.write_moving_window(root / "train.h5")
+    metas = layouts.open_split(root, "train")
+    cfg = load_config(REPO / "configs/train/debug.yaml", [f"data.root={root}", *sets], env={})
+    stats = compute_stats(metas, ["phi", "c"], list(cfg.data.cond_params))
+    return cfg, metas, stats
+
+
+@pytest.mark.parametrize("align", [True, False])
+@pytest.mark.parametrize("history,stride,unroll", [(1, 1, 1), (2, 1, 1), (1, 2, 3)])
+def test_samples_are_expressed_in_the_newest_input_frames_window(tmp_path, align, history, stride, unroll):
+    cfg, metas, stats = _setup(tmp_path, f"data.align_window={str(align).lower()}", f"data.history={history}",
+                               f"data.stride={stride}", f"data.unroll_steps={unroll}")
+    spec = SampleSpec.from_config(cfg.data)
+    W = metas[0].width
+    moved = 0
+    for chunk in build_index(metas, spec, 64):
+        m, i = chunk.meta, int(chunk.meta.key[-1]) - 1
+        off = window.offsets(m)
+        assert off is not None
+        s = read_chunk(chunk, spec, stats, None)
+        for r, f in enumerate(s["meta_frame"]):
+            frames_in = list(range(f - history + 1, f + 1))
+            frames_out = [f + stride * (k + 1) for k in range(unroll)]
+            target = s["target"][r].reshape(unroll, 2, m.height, W)
+            for slot, u in [*((("in", j), v) for j, v in enumerate(frames_in)),
+                            *((("out", k), v) for k, v in enumerate(frames_out))]:
+                base = off[f] if align else off[u]  # the window this frame is expressed in
+                truth = synthetic.lab_fields(np.array([u]), np.arange(W)[None, :] + base, m.height,
+                                             1.3 + 0.2 * i, seed=i)
+                truth = stats.frames(truth, False, [0, 1])[0]
+                got = s["input"][r, 2 * slot[1] : 2 * slot[1] + 2] if slot[0] == "in" else target[slot[1]]
+                d = int(off[u] - off[f]) if align else 0
+                keep = slice(d, None) if d >= 0 else slice(None, W + d)  # what the stored frame covers
+                np.testing.assert_allclose(got[..., keep], truth[..., keep], atol=1e-5)
+                moved += d != 0
+    assert (moved > 0) == align, "the synthetic windows do move between the frames of a sample"
+
+
+def test_rollout_keeps_a_frozen_field_still_in_the_lab_frame(tmp_path):
+    """A model that predicts no change leaves the front where it was in the lab: in each later window the
+    prediction is the first frame moved by the window's offset, and persistence is not."""
+    from rs.eval.rollout import Simulation, rollout
+    from rs.models.build import build_ema, build_model, set_delta_scale
+    from rs.train.families import FAMILIES
+
+    cfg, metas, stats = _setup(tmp_path)
+    model = build_model(cfg).eval()
+    set_delta_scale(model, [0.0, 0.0])  # residual model: prediction = its input frame
+    m = metas[1]
+    sim = Simulation.load(m, cfg, stats)
+    assert sim.offsets is not None and sim.offsets[-1] > sim.offsets[0]
+    pred = rollout(FAMILIES["surrogate"](cfg), model, build_ema(model, 0.9), sim, 1, 1, m.n_frames - 1, 1,
+                   torch.Generator(), torch.device("cpu"))[0]
+    W = m.width
+    for k in range(1, m.n_frames):
+        d = int(sim.offsets[k] - sim.offsets[0])
+        frozen = sim.frames[0][..., d:] if d else sim.frames[0]
+        np.testing.assert_allclose(pred[k - 1][..., : W - d], frozen, atol=1e-6)
+    unaligned = load_config(REPO / "configs/train/debug.yaml", [f"data.root={Path(m.file).parent}",
+                                                                 "data.align_window=false"], env={})
+    assert Simulation.load(m, unaligned, stats).offsets is None
