@@ -93,3 +93,60 @@ def test_rollout_keeps_a_frozen_field_still_in_the_lab_frame(tmp_path):
     unaligned = load_config(REPO / "configs/train/debug.yaml", [f"data.root={Path(m.file).parent}",
                                                                  "data.align_window=false"], env={})
     assert Simulation.load(m, unaligned, stats).offsets is None
+
+
+class _Advance:
+    """A stand-in for a trained model whose front moves one cell per step in its input's window (slower than
+    the synthetic truth's 1.3–1.5): records the mean solid length of every φ it is shown."""
+
+    def __init__(self, rule: window.Rule):
+        self.rule, self.fronts = rule, []
+
+    def predict(self, model, ema, batch, generator):  # the Family.predict signature
+        x = batch.input[:, -2:]
+        phi = x[0, self.rule.channel] * self.rule.std + self.rule.mean
+        self.fronts.append(float(((phi + 1) * 0.5).sum(-1).mean()))
+        return window.shift(x, 1)
+
+
+@pytest.mark.parametrize("by_rule", [True, False])
+def test_rollout_moves_its_own_window_by_the_generators_rule(tmp_path, by_rule):
+    """With the rule, the model's window follows the model's front (its input front stays at the target
+    column, as in training) while the output, seen in the truth's window, is the same lab-frame field; with
+    the stored offsets the slower model front drifts back through the window."""
+    from dataclasses import replace
+
+    from rs.eval.rollout import Simulation, rollout
+
+    cfg, metas, stats = _setup(tmp_path)
+    m = metas[1]  # truth front 1.5 cells per frame
+    sim = Simulation.load(m, cfg, stats)
+    assert sim.rule is not None and sim.rule.target == 10
+    if not by_rule:
+        sim = replace(sim, rule=None)
+    fake = _Advance(window.Rule.of(m, ["phi", "c"], stats.channel_mean, stats.channel_std))
+    steps = m.n_frames - 1
+    pred = rollout(fake, None, None, sim, 1, 1, steps, 1, torch.Generator(), torch.device("cpu"))[0]
+    W = m.width
+    for k in range(1, steps + 1):  # frame 0 moved k cells ahead in the lab, seen from frame k's window
+        d = k - int(sim.offsets[k] - sim.offsets[0])
+        keep = slice(max(d, 0), W - 8 + min(d, 0))  # the far field ahead enters windows as a copy of their edge
+        np.testing.assert_allclose(pred[k - 1][..., keep], window.shift(sim.frames[0], d)[..., keep], atol=1e-5)
+    drift = fake.fronts[0] - min(fake.fronts)
+    if by_rule:
+        assert max(fake.fronts) < 11.5 and drift < 1.0, fake.fronts
+    else:
+        assert drift > 2.0, fake.fronts
+
+
+def test_delta_std_measures_the_change_aligned_samples_see(tmp_path):
+    from rs.data.normalize import delta_std
+
+    _, metas, stats = _setup(tmp_path)
+    diffs = []
+    for m in metas:
+        x, off = stats.frames(layouts.read_frames(m, 0, m.n_frames), False, [0, 1]), window.offsets(m)
+        diffs += [window.shift(x[t + 1], int(off[t + 1] - off[t])) - x[t] for t in range(m.n_frames - 1)]
+    d = np.stack(diffs, axis=1).reshape(2, -1)
+    np.testing.assert_allclose(delta_std(metas, stats, 1, align=True), d.std(axis=1), rtol=1e-4)
+    assert not np.allclose(delta_std(metas, stats, 1), d.std(axis=1), rtol=1e-2)

@@ -40,7 +40,7 @@ def _local(config: Path, overrides: list[str], steps: int, t_start: float) -> di
     family = FAMILIES[cfg.train.model_family](cfg)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg)
-    set_delta_scale(model, delta_std(train, stats, d.stride))
+    set_delta_scale(model, delta_std(train, stats, d.stride, align=d.align_window))
     opt = build_optimizer(cfg.train, model)
     bs = cfg.train.batch_size
     gen = torch.Generator().manual_seed(0)

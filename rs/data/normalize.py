@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rs.data import layouts
+from rs.data import layouts, window
 from rs.data.meta import DataError, SimulationMeta
 
 EPS = 1e-6
@@ -111,11 +111,13 @@ def _streamed_channel_stats(train: list[SimulationMeta], fields: list[str]) -> t
 
 
 def delta_std(train: list[SimulationMeta], stats: Stats, stride: int, max_sims: int = 16,
-              max_pairs: int = 32) -> tuple[float, ...]:
+              max_pairs: int = 32, align: bool = False) -> tuple[float, ...]:
     """Std per channel of the normalized one-step change x[t+stride] − x[t], from at most `max_sims` evenly
-    spread train simulations × `max_pairs` evenly spread frame pairs (bounded reads at any dataset size).
+    spread train simulations × `max_pairs` evenly spread frame pairs (bounded reads at any dataset size);
+    with `align`, x[t+stride] is first moved into x[t]'s moving window, as aligned samples see it.
     Residual models scale their output by it, so the network predicts a unit-variance change (the
     residual normalization of GraphCast, Lam et al. 2023)."""
+
     picks = [train[round(i)] for i in np.linspace(0, len(train) - 1, min(len(train), max_sims))]
     s = np.zeros(len(stats.fields))
     ss = np.zeros(len(stats.fields))
@@ -125,10 +127,12 @@ def delta_std(train: list[SimulationMeta], stats: Stats, stride: int, max_sims: 
         last = m.n_frames - 1 - stride
         if last < 0:
             continue
+        off = window.offsets(m) if align else None
         for t in sorted({round(v) for v in np.linspace(0, last, min(last + 1, max_pairs))}):
             pair = [layouts.read_frames(m, u, u + 1) for u in (t, t + stride)]
             pair = stats.frames(np.concatenate(pair), m.normalized, idx)
-            d = (pair[1] - pair[0]).astype(np.float64)
+            nxt = pair[1] if off is None else window.shift(pair[1], int(off[t + stride] - off[t]))
+            d = (nxt - pair[0]).astype(np.float64)
             s += d.sum(axis=(1, 2))
             ss += (d**2).sum(axis=(1, 2))
             n += d.shape[1] * d.shape[2]

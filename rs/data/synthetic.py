@@ -104,15 +104,22 @@ def lab_fields(t: np.ndarray, x_lab: np.ndarray, H: int, speed: float, seed: int
 
 def write_moving_window(path: Path, n_sims: int = 2, T: int = 12, H: int = 8, W: int = 24, speed: float = 1.3,
                         target: int = 10) -> Path:
-    """Layout-A simulations stored in a moving window the way the generator stores them: whenever the front
-    passes column `target` the window jumps ahead by whole cells (`window_offset`)."""
+    """Layout-A simulations stored in a moving window the way the generator stores them: after each frame the
+    window jumps ahead by whole cells when the mean front has passed column `target` (`window_offset`, by the
+    generator's rule; `window_target` names the column)."""
+    from rs.data import window
+
     groups = []
+    x_W = np.arange(W)[None, :]
     for i in range(n_sims):
-        t = np.arange(T)
-        off = np.maximum(0, np.floor(8.0 + (speed + 0.2 * i) * t - target)).astype(np.int64)
-        img = lab_fields(t, np.arange(W)[None, :] + off[:, None], H, speed + 0.2 * i, seed=i)
+        t, v = np.arange(T), speed + 0.2 * i
+        off = np.zeros(T, np.int64)
+        for k in range(1, T):  # the new frame's field in the previous window decides the jump
+            off[k] = off[k - 1] + window.rule_shift(lab_fields(t[k : k + 1], x_W + off[k - 1], H, v, i)[0, 0], target)
+        img = lab_fields(t, x_W + off[:, None], H, v, seed=i)
         groups.append(Group(f"sim_{i + 1:04d}", {"images": img, "window_offset": off,
                                                    "time_phys_norm": (t / (T - 1)).astype(np.float32)},
-                            {"pulling_speed": 1e-4 * (i + 1), "thermal_gradient_raw": 1e6, "dx": 2e-7}))
+                            {"pulling_speed": 1e-4 * (i + 1), "thermal_gradient_raw": 1e6, "dx": 2e-7,
+                             "window_target": target / W}))
     write_file(path, groups, {"fields": ["phi", "c"]})
     return path

@@ -7,6 +7,7 @@ of coordinates, never as information about the physics (the front stays where th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -52,3 +53,35 @@ def offsets(meta: Any) -> np.ndarray | None:
     if off is None or len(off) != meta.n_frames or not np.any(np.diff(off)):
         return None
     return np.asarray(off, np.int64)
+
+
+def rule_shift(phi_HW: Any, target: int) -> int:
+    """Cells the generator's window would advance for this raw φ (−1 liquid … 1 solid) in the previous frame's
+    window: floor(mean solid length − target), never backwards (solver.shift_window)."""
+    front = float(((phi_HW + 1.0) * 0.5).sum(-1).mean())
+    return max(0, int(np.floor(front - target)))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The generator's window rule for z-scored frames: where φ is among the channels, how to undo its
+    z-score, and the column the mean front is kept at. Rollouts move their own window by it, so the model
+    always sees its front where training saw it, whatever its front speed."""
+
+    target: int
+    channel: int
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, meta: Any, fields: list[str], mean: tuple[float, ...], std: tuple[float, ...]) -> Rule | None:
+        """None when the file does not name `window_target` or φ is not a field (rollouts then move by the
+        stored offsets)."""
+        frac = meta.params.get("window_target")
+        if frac is None or "phi" not in fields:
+            return None
+        i = fields.index("phi")
+        return cls(round(float(frac) * meta.width), i, float(mean[i]), float(std[i]))
+
+    def shift(self, x_CHW: Any) -> int:
+        return rule_shift(x_CHW[self.channel] * self.std + self.mean, self.target)

@@ -22,6 +22,7 @@ class Simulation:
     thermal: np.ndarray | None  # (F, H, W) / thermal_scale, when an input channel
     cond: np.ndarray  # (F, P+1): process parameters and the time feature of each frame
     offsets: np.ndarray | None = None  # (F,) moving-window offsets when the model was trained window-aligned
+    rule: window.Rule | None = None  # how the generator moved its window, to move the rollout's own the same way
 
     @classmethod
     def load(cls, meta: SimulationMeta, cfg: ExperimentConfig, stats: Stats) -> Simulation:
@@ -37,8 +38,9 @@ class Simulation:
         cond = np.concatenate([np.broadcast_to(stats.cond(meta), (F, len(stats.cond_names))),
                                np.asarray(t_feat, np.float32)[:, None]], axis=1).astype(np.float32)
         offsets = window.offsets(meta) if d.align_window else None
+        rule = window.Rule.of(meta, list(d.fields), stats.channel_mean, stats.channel_std)
         return cls(meta, frames.astype(np.float32), None if thermal is None else thermal.astype(np.float32), cond,
-                   offsets)
+                   offsets, rule if offsets is not None else None)
 
     def steps(self, history: int, stride: int, horizon: int) -> int:
         """Rollout steps available: the truth must exist for each."""
@@ -49,29 +51,44 @@ class Simulation:
 def rollout(family, model, ema, sim: Simulation, history: int, stride: int, steps: int, members: int,  # type: ignore[no-untyped-def]
             generator: torch.Generator, device: torch.device) -> np.ndarray:
     """(members, steps, C, H, W) predictions of frames K−1+s·k, k = 1..steps, each fed back as history.
-    With window offsets, a prediction (made in its input's window) moves into the next frame's window with
-    the history, as the simulator's window moved: metrics then compare fields in the lab frame."""
+    With a moving window, each member keeps its own window: a prediction (made in its input's window) and the
+    history move on by the generator's rule applied to the prediction (by the stored offsets when the file
+    does not say the rule), and every output is returned in the true frame's window (a lab-frame comparison)."""
     from rs.data.source import Batch
 
-    K = history
+    K, off = history, sim.offsets
     hist = torch.from_numpy(sim.frames[:K]).to(device)  # (K, C, H, W)
-    if sim.offsets is not None:  # the first input frames, in the newest one's window
-        hist = torch.stack([window.shift(hist[j], int(sim.offsets[j] - sim.offsets[K - 1])) for j in range(K)])
+    if off is not None:  # the first input frames, in the newest one's window
+        hist = torch.stack([window.shift(hist[j], int(off[j] - off[K - 1])) for j in range(K)])
     frames = hist.unsqueeze(0).expand(members, *hist.shape).clone()  # (E, K, C, H, W)
+    own = np.full(members, 0 if off is None else off[K - 1], np.int64)  # each member's window offset
     out = []
     for k in range(steps):
         last = K - 1 + stride * k  # frame index of the newest input
         x = frames.flatten(1, 2)
-        if sim.thermal is not None:
+        if sim.thermal is not None:  # the imposed field, seen from each member's window
             th = torch.from_numpy(sim.thermal[last]).to(device)
-            x = torch.cat([x, th.expand(members, 1, *th.shape)], dim=1)
+            th_E = torch.stack([_moved(th, off, last, own[e]) for e in range(members)])
+            x = torch.cat([x, th_E.unsqueeze(1)], dim=1)
         cond = torch.from_numpy(sim.cond[last]).to(device).expand(members, -1)
         pred = family.predict(model, ema, Batch(x, None, cond, {}), generator)  # (E, C, H, W)
         frames = torch.cat([frames[:, 1:], pred.unsqueeze(1)], dim=1)
-        if sim.offsets is not None:
-            frames = window.shift(frames, int(sim.offsets[last] - sim.offsets[last + stride]))
-        out.append(frames[:, -1].float().cpu().numpy())
+        if off is None:
+            out.append(frames[:, -1].float().cpu().numpy())
+            continue
+        nxt = last + stride
+        new = [own[e] + (sim.rule.shift(frames[e, -1]) if sim.rule else int(off[nxt] - off[last]))
+               for e in range(members)]
+        frames = torch.stack([window.shift(frames[e], int(own[e] - new[e])) for e in range(members)])
+        own = np.asarray(new, np.int64)
+        out.append(torch.stack([window.shift(frames[e, -1], int(own[e] - off[nxt])) for e in range(members)])
+                   .float().cpu().numpy())
     return np.stack(out, axis=1) if out else np.zeros((members, 0, *sim.frames.shape[1:]), np.float32)
+
+
+def _moved(field: torch.Tensor, off: np.ndarray | None, frame: int, to: int) -> torch.Tensor:
+    """`field` stored in frame `frame`'s window, seen from a window at offset `to`."""
+    return field if off is None else window.shift(field, int(off[frame] - to))
 
 
 def truth_and_persistence(sim: Simulation, history: int, stride: int, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,8 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     clock = EpochClock.remote()
     train = build_split(cfg, "train", clock=clock)
     val = build_split(cfg, "val", train.stats, shuffle=False)
-    delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats, cfg.data.stride)
+    delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats, cfg.data.stride,
+                      align=cfg.data.align_window)
     world = max(t.num_workers, 1)
     steps = math.ceil(train.samples / world / t.batch_size)
     steps = min(steps, t.max_steps_per_epoch) if t.max_steps_per_epoch else steps
