@@ -135,3 +135,11 @@ def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
     assert f"resumed from epoch {before[-1]}" in again.stdout + again.stderr
     assert [m["epoch"] for m in history(run_dir)] == [1, 2, 3, 4]  # nothing retrained, nothing skipped
     assert "best val_rel_l2" in again.stdout
+
+
+def test_gpu_workers_on_a_cluster_without_gpus_fail_at_once(data_root, tmp_path, ray_session):
+    from rs.train.api import fit
+
+    assert ray_session.get("GPU", 0) == 0
+    with pytest.raises(RsError, match=r"train\.use_gpu is set but the Ray cluster has no GPUs"):
+        fit(REPO / "configs/train/debug.yaml", cfg_args(data_root, tmp_path, "train.use_gpu=true"))

@@ -48,18 +48,33 @@ def data(
 
 @app.command()
 def train(
-    config: Annotated[str, typer.Option("--config", help="Experiment YAML.")] = "configs/train/debug.yaml",
+    config: Annotated[str | None, typer.Option("--config", help="Experiment YAML (default: configs/train/debug.yaml "
+                                               "on cpu, configs/train/bench_gpu.yaml: UNet, 128², on cuda).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
     epochs: Annotated[int, typer.Option(help="Ray Train epochs (the last one is the steady state).")] = 3,
     steps: Annotated[int, typer.Option(help="Optimizer steps of the plain torch loop.")] = 60,
+    device: Annotated[str, typer.Option(help="cpu, or cuda: both sides on the GPU with bf16 autocast, channels-last "
+                                        "and torch.compile (each can be turned off with --set).")] = "cpu",
+    peak_tflops: Annotated[float | None, typer.Option(help="Device peak for model FLOP utilization (default: "
+                                                      "the datasheet bf16 peak of known GPUs).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plain single-process torch vs Ray Train (2 workers): samples/s ratio and time to first step."""
+    """Plain single-process torch vs Ray Train on the same data and model: samples/s ratio, time to first step,
+    and model FLOP utilization where the device's peak is known."""
     from pathlib import Path
 
     from rs.bench import train as bench
 
-    result = bench.run(Path(config), list(set_ or []), epochs, steps)
+    if device not in bench.DEVICE_DEFAULTS:
+        raise typer.BadParameter(f"--device {device!r}: use one of {sorted(bench.DEVICE_DEFAULTS)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("--device cuda: torch sees no GPU here (CPU-only build or no device); "
+                                     "run it on a GPU node, or use --device cpu")
+    default = "configs/train/bench_gpu.yaml" if device == "cuda" else "configs/train/debug.yaml"
+    result = bench.run(Path(config or default), list(set_ or []), epochs, steps, device, peak_tflops)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 

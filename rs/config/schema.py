@@ -87,6 +87,7 @@ class TrainConfig(Section):
                            "units: the model learns to correct perturbed states, as in rollouts", ge=0.0, le=10.0)
     precision: Literal["fp32", "bf16"] = F("fp32", "Autocast precision")
     compile: bool = F(False, "Wrap the model in torch.compile")
+    channels_last: bool = F(False, "Channels-last (NHWC) weights and batches: tensor-core convolutions on GPUs")
     seed: int = F(0, "Seed of weights, noise and per-worker RNGs", ge=0)
     max_steps_per_epoch: int | None = F(None, "Cap on optimizer steps per epoch (None = full epoch)", ge=1)
     storage_path: AbsPath = F("./runs", "Where run directories go (local or shared filesystem)")

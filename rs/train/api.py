@@ -82,7 +82,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     from rs.train import checkpoint as ckpt
     from rs.train.loop import train_fn_per_worker
 
-    _check_cpu_budget(cfg, ray.cluster_resources().get("CPU", 0.0))
+    _check_budget(cfg, ray.cluster_resources())
     check_run_storage(t.storage_path, cfg.cluster.shared_storage)
     _write_run_files(cfg)
     tctx = tracking.open_run(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
@@ -162,9 +162,14 @@ def _log_outcome(tctx: Any, out: TrainResult) -> None:
     tctx.close("FINISHED")
 
 
-def _check_cpu_budget(cfg: ExperimentConfig, cpus: float) -> None:
-    """Training workers that take every CPU leave Ray Data no budget: it would stall forever, silently."""
+def _check_budget(cfg: ExperimentConfig, resources: dict[str, float]) -> None:
+    """Training workers that take every CPU leave Ray Data no budget, and GPU workers on a cluster without
+    GPUs are never placed: either would wait forever, silently."""
     t = cfg.train
+    if t.use_gpu and resources.get("GPU", 0.0) == 0:
+        raise RsError("train.use_gpu is set but the Ray cluster has no GPUs; start Ray on GPU nodes (Slurm: "
+                      "--gpus-per-node) or set train.use_gpu=false")
+    cpus = resources.get("CPU", 0.0)
     workers = max(t.num_workers, 1) * t.cpus_per_worker
     if workers + cfg.data.read_cpus > cpus + 1e-9:
         raise RsError(

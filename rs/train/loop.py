@@ -23,8 +23,11 @@ from rs.io.hot import HotWriter
 from rs.models.build import build_ema, build_model, set_delta_scale
 from rs.models.losses import rel_l2
 from rs.train import checkpoint as ckpt
+from rs.train.device import place, worker_device
 from rs.train.families import FAMILIES
 from rs.train.optim import build_optimizer, build_schedule
+
+CPU = torch.device("cpu")
 
 
 def _maybe_fail(spec: str | None, run_dir: Path, epoch: int, step: int, rank: int) -> None:
@@ -50,6 +53,7 @@ class Worker:
     sched: Any
     progress: ckpt.Progress
     tctx: tracking.TrackingContext
+    device: torch.device
     first_step_s: float | None = None  # from process start to this process's first optimizer step
 
 
@@ -60,7 +64,8 @@ def _build(config: dict[str, Any]) -> Worker:
     t = cfg.train
     torch.manual_seed(t.seed + rank)
     family = FAMILIES[t.model_family](cfg)
-    model = build_model(cfg)
+    device = worker_device(t.use_gpu)
+    model = place(build_model(cfg), device, t.channels_last)
     set_delta_scale(model, config["delta_std"])  # before the EMA copy; a resumed checkpoint restores the same
     ema = build_ema(model, cfg.diffusion.ema_decay)
     opt = build_optimizer(t, model)
@@ -86,7 +91,7 @@ def _build(config: dict[str, Any]) -> Worker:
     # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json.
     tctx = tracking.attach(config.get("tracking"), cfg) if rank == 0 else tracking.TrackingContext(None)
     return Worker(cfg, rank, world, family, model, torch.compile(model) if t.compile else model, ema, opt, sched,
-                  progress, tctx)
+                  progress, tctx, device)
 
 
 def _resume_from_run_dir(run_dir: Path, model, ema, opt, sched, newer_than: int) -> ckpt.Progress | None:  # type: ignore[no-untyped-def]
@@ -119,7 +124,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
     t, rank = w.cfg.train, w.rank
     run_dir = Path(config["run_dir"])
     keys = config["dataset_keys"]
-    autocast = torch.autocast("cuda" if t.use_gpu else "cpu", dtype=torch.bfloat16, enabled=t.precision == "bf16")
+    autocast = torch.autocast(w.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
     if rank == 0 and config.get("clock") is not None:
         ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
@@ -133,6 +138,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
             if t.max_steps_per_epoch and steps_this_epoch >= t.max_steps_per_epoch:
                 break
             _maybe_fail(config.get("inject_failure"), run_dir, epoch, w.progress.step, rank)
+            batch = batch.to(w.device, t.channels_last)
             with autocast:
                 loss, _ = w.family.loss(w.step_model, batch, gen)
             if not torch.isfinite(loss):
@@ -165,7 +171,7 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
                "samples_per_s": seen * w.world / max(train_time, 1e-9), "lr": w.sched.get_last_lr()[0],
                **_steady(t0, t_first, t0 + train_time, seen - seen_first, w.world),
                **_validate(w.family, w.model, w.ema, sorted(k for k in keys if k.startswith("val")), t.batch_size,
-                           epoch, samples)}
+                           epoch, samples, w.device, t.channels_last)}
     if w.first_step_s is not None:
         metrics["first_step_s"] = w.first_step_s  # the same every epoch: any kept checkpoint carries it
     w.progress.epoch = epoch + 1
@@ -202,7 +208,8 @@ def _steady(t0: float, t_first: float | None, t_end: float, after_first: int, wo
 
 @torch.no_grad()
 def _validate(family, model, ema, keys: list[str], batch_size: int, epoch: int,  # type: ignore[no-untyped-def]
-              samples: dict[str, Any] | None = None) -> dict[str, float]:
+              samples: dict[str, Any] | None = None, device: torch.device = CPU,
+              channels_last: bool = False) -> dict[str, float]:
     """val_loss (the family's loss) and val_rel_l2 of the one-step prediction, on the whole val split;
     `samples` receives the first batch's first predictions and targets (kept as hot tensors)."""
     model.eval()
@@ -213,6 +220,7 @@ def _validate(family, model, ema, keys: list[str], batch_size: int, epoch: int, 
     count = 0
     for key in keys:
         for batch in iterate(ray.train.get_dataset_shard(key), batch_size):
+            batch = batch.to(device, channels_last)
             loss, _ = family.loss(net, batch, gen)
             target = batch.target if batch.target.dim() == 4 else batch.target[:, 0]
             pred = family.predict(net, ema_net, batch, gen)
