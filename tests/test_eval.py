@@ -115,6 +115,9 @@ def test_evaluate_surrogate_writes_outputs_and_logs_into_its_training_run(traine
                 "solute_drift_c_1", "tip_error_cells_phi_4"):
         assert key in s and np.isfinite(s[key]), key
     assert s["vrmse_1"] > 0 and s["horizon"] == 4 and s["ensemble"] == 1
+    # One step from every frame: the same as step 1 where a simulation has only one frame with a successor
+    # beyond the history; persistence's the mean over all frames' one-step changes.
+    assert np.isfinite(s["one_step_vrmse_1"]) and s["persistence_one_step_vrmse_1"] > 0
     run_dir = ckpt.parent
     assert json.loads((run_dir / "eval/test/summary.json").read_text())["summary"]["vrmse_1"] == s["vrmse_1"]
     assert {p.name for p in result.plots} >= {"vrmse_vs_step.png", "rel_l2_vs_step.png"}

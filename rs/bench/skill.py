@@ -74,6 +74,9 @@ def run(data_config: Path, configs: dict[str, Path], work: Path, overrides: list
 
 def _copy(out: dict[str, Any], name: str, summary: dict[str, Any], prefix: str, steps: list[int]) -> None:
     """Eval summary keys (`[persistence_]<metric>[_<field>]_<step>`) as `<name>_<metric>[_<field>]_<step>`."""
+    out[f"{name}_one_step_vrmse"] = summary.get(f"{prefix}one_step_vrmse_1")  # from every frame
+    for field in FIELDS:
+        out[f"{name}_one_step_vrmse_{field}"] = summary.get(f"{prefix}one_step_vrmse_{field}_1")
     for step in steps:
         out[f"{name}_solid_fraction_error_{step}"] = summary.get(f"{prefix}solid_fraction_error_phi_{step}")
         for metric in ("vrmse", "rel_l2"):
@@ -106,6 +109,10 @@ def table(r: dict[str, Any]) -> str:
         for s in steps:
             lines.append(f"{label:<24}{s:>5}{cell(r.get(f'surrogate_{key}_{s}')):>11}"
                          f"{cell(r.get(f'diffusion_{key}_{s}')):>11}{cell(r.get(f'persistence_{key}_{s}')):>12}")
+    for label, key in [("1 step from every frame", "one_step_vrmse"),
+                       *[(f"  {f}", f"one_step_vrmse_{f}") for f in FIELDS]]:
+        lines.append(f"{label:<24}{'':>5}{cell(r.get(f'surrogate_{key}')):>11}{cell(r.get(f'diffusion_{key}')):>11}"
+                     f"{cell(r.get(f'persistence_{key}')):>12}")
     lines.append("targets: " + "; ".join(f"{k}: {'met' if v else ('not met' if v is False else 'n/a')}"
                                          for k, v in r["targets"].items()))
     return "\n".join(lines)

@@ -163,6 +163,8 @@ class EvalConfig(Section):
     plot_steps: list[int] = F([1, 5, 20], "Rollout steps shown in montages")
     device: Literal["auto", "cpu", "cuda"] = F("auto", "Device of evaluation")
     max_simulations: int | None = F(None, "Cap on evaluated simulations (None = all)", ge=1)
+    one_step_all: bool = F(True, "Also the one-step error from every frame (true history each time), not only "
+                           "the rollout's first step")
 
 
 class ExperimentConfig(Section):

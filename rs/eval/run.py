@@ -115,6 +115,10 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
                 for k, row in enumerate(values):
                     hot.scalars({"sim": m.name, "step": k + 1, "metric": metric, "field": field,
                                  "model": float(row[0]), "persistence": float(row[1])})
+            if e.one_step_all:
+                for key, value in _one_step(family, model, ema_net, sim, d.history, d.stride, gen, device, stats,
+                                            fields).items():
+                    per_step[key].append(value)
             if i < 2:
                 plot_paths.append(plots.montage(truth, point, list(e.plot_steps), fields,
                                                 out_dir / "plots" / f"montage_{m.key}.png",
@@ -159,6 +163,20 @@ def _sim_metrics(point, ens, truth, pers, fields) -> dict[tuple[str, str], np.nd
         if name == "c":
             out[("solute_drift", name)] = np.stack([M.solute_drift(p, t), M.solute_drift(q, t)], axis=1)
     return out
+
+
+def _one_step(family, model, ema, sim, history, stride, gen, device, stats, fields  # type: ignore[no-untyped-def]
+              ) -> dict[tuple[str, str], np.ndarray]:
+    """{("one_step_vrmse", field): (1, 2) [model, persistence]}: means over every frame of the simulation."""
+    from rs.eval import metrics as M
+    from rs.eval.one_step import predict_all
+
+    pred, truth = (stats.denormalize(a) for a in predict_all(family, model, ema, sim, history, stride, gen, device))
+    raw = stats.denormalize(sim.frames)
+    pers, pers_truth = raw[history - 1 : len(raw) - stride], raw[history - 1 + stride :]
+    return {("one_step_vrmse", name): np.array([[M.vrmse(pred[:, f], truth[:, f]).mean(),
+                                                 M.vrmse(pers[:, f], pers_truth[:, f]).mean()]])
+            for f, name in enumerate(fields)}
 
 
 def _mean_curve(arrays: list[np.ndarray], column: int) -> np.ndarray:
