@@ -167,3 +167,26 @@ def test_one_step_samples_are_the_training_samples(tmp_path, history, stride):
         for name, mine in (("input", x), ("target", y), ("cond", cond)):
             theirs = np.concatenate([g[name] for g in got])[order]
             np.testing.assert_allclose(mine, theirs.reshape(mine.shape), atol=1e-6, err_msg=name)
+
+
+def test_rollouts_clip_to_the_train_range(tmp_path):
+    """A model that doubles its input each step leaves the trained states within a few steps; with the train
+    range as bounds every predicted value stays inside it, and without them it does not."""
+    from rs.data.normalize import value_range
+    from rs.eval.rollout import Simulation, rollout
+
+    class Doubling:
+        def predict(self, model, ema, batch, generator):  # the Family.predict signature
+            return 2.0 * batch.input[:, -2:]
+
+    cfg, metas, stats = _setup(tmp_path)
+    lo, hi = value_range(metas, stats, max_sims=100, max_frames=100)
+    every = np.concatenate([stats.frames(layouts.read_frames(m, 0, m.n_frames), False, [0, 1]) for m in metas])
+    np.testing.assert_allclose(lo, every.min(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(hi, every.max(axis=(0, 2, 3)), rtol=1e-6)
+    sim = Simulation.load(metas[0], cfg, stats)
+    args = (Doubling(), None, None, sim, 1, 1, 6, 1, torch.Generator(), torch.device("cpu"))
+    clipped, free = rollout(*args, bounds=(lo, hi))[0], rollout(*args)[0]
+    for c in range(2):
+        assert clipped[:, c].min() >= lo[c] - 1e-6 and clipped[:, c].max() <= hi[c] + 1e-6
+    assert np.abs(free).max() > 4 * max(np.abs(lo).max(), np.abs(hi).max())

@@ -163,6 +163,8 @@ class EvalConfig(Section):
     plot_steps: list[int] = F([1, 5, 20], "Rollout steps shown in montages")
     device: Literal["auto", "cpu", "cuda"] = F("auto", "Device of evaluation")
     max_simulations: int | None = F(None, "Cap on evaluated simulations (None = all)", ge=1)
+    clip_to_train_range: bool = F(True, "Clip each rollout prediction to the train split's range per field (φ stays "
+                                  "in [−1, 1]): the states the model was trained on, which long rollouts may leave")
     one_step_all: bool = F(True, "Also the one-step error from every frame (true history each time), not only "
                            "the rollout's first step")
 

@@ -140,3 +140,18 @@ def delta_std(train: list[SimulationMeta], stats: Stats, stride: int, max_sims: 
         return tuple(1.0 for _ in stats.fields)
     mean = s / n
     return tuple(float(max(np.sqrt(max(v, 0.0)), 1e-3)) for v in ss / n - mean**2)
+
+
+def value_range(train: list[SimulationMeta], stats: Stats, max_sims: int = 16, max_frames: int = 32
+                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (min, max) of the normalized fields over at most `max_sims` evenly spread train simulations ×
+    `max_frames` evenly spread frames: the states training saw (rollouts may clip to them)."""
+    picks = [train[round(i)] for i in np.linspace(0, len(train) - 1, min(len(train), max_sims))]
+    lo = np.full(len(stats.fields), np.inf)
+    hi = np.full(len(stats.fields), -np.inf)
+    for m in picks:
+        idx = channel_indices(m, list(stats.fields))
+        for t in sorted({round(v) for v in np.linspace(0, m.n_frames - 1, min(m.n_frames, max_frames))}):
+            x = stats.frames(layouts.read_frames(m, t, t + 1), m.normalized, idx)[0]
+            lo, hi = np.minimum(lo, x.min(axis=(1, 2))), np.maximum(hi, x.max(axis=(1, 2)))
+    return tuple(map(float, lo)), tuple(map(float, hi))

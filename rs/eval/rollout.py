@@ -49,8 +49,10 @@ class Simulation:
 
 @torch.no_grad()
 def rollout(family, model, ema, sim: Simulation, history: int, stride: int, steps: int, members: int,  # type: ignore[no-untyped-def]
-            generator: torch.Generator, device: torch.device) -> np.ndarray:
-    """(members, steps, C, H, W) predictions of frames K−1+s·k, k = 1..steps, each fed back as history.
+            generator: torch.Generator, device: torch.device,
+            bounds: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> np.ndarray:
+    """(members, steps, C, H, W) predictions of frames K−1+s·k, k = 1..steps, each fed back as history; each
+    clipped per channel to `bounds` (lows, highs; z-scored) when given.
     With a moving window, each member keeps its own window: a prediction (made in its input's window) and the
     history move on by the generator's rule applied to the prediction (by the stored offsets when the file
     does not say the rule), and every output is returned in the true frame's window (a lab-frame comparison)."""
@@ -62,6 +64,7 @@ def rollout(family, model, ema, sim: Simulation, history: int, stride: int, step
         hist = torch.stack([window.shift(hist[j], int(off[j] - off[K - 1])) for j in range(K)])
     frames = hist.unsqueeze(0).expand(members, *hist.shape).clone()  # (E, K, C, H, W)
     own = np.full(members, 0 if off is None else off[K - 1], np.int64)  # each member's window offset
+    lo, hi = (None, None) if bounds is None else (torch.tensor(b, device=device)[:, None, None] for b in bounds)
     out = []
     for k in range(steps):
         last = K - 1 + stride * k  # frame index of the newest input
@@ -72,6 +75,8 @@ def rollout(family, model, ema, sim: Simulation, history: int, stride: int, step
             x = torch.cat([x, th_E.unsqueeze(1)], dim=1)
         cond = torch.from_numpy(sim.cond[last]).to(device).expand(members, -1)
         pred = family.predict(model, ema, Batch(x, None, cond, {}), generator)  # (E, C, H, W)
+        if lo is not None:
+            pred = torch.minimum(torch.maximum(pred, lo), hi)
         frames = torch.cat([frames[:, 1:], pred.unsqueeze(1)], dim=1)
         if off is None:
             out.append(frames[:, -1].float().cpu().numpy())

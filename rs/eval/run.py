@@ -64,7 +64,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
              split: str | None = None) -> EvalResult:
     from rs.config.load import apply_overrides
     from rs.data import layouts
-    from rs.data.normalize import compute_stats
+    from rs.data.normalize import compute_stats, value_range
     from rs.eval import plots
     from rs.eval.rollout import Simulation, rollout, truth_and_persistence
     from rs.io.hot import HotWriter
@@ -86,7 +86,9 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     model.to(device).eval()
     ema.to(device).eval()
     ema_net = getattr(ema, "module", ema)
-    stats = compute_stats(layouts.open_split(d.root, "train", d.layout), list(d.fields), list(d.cond_params))
+    train = layouts.open_split(d.root, "train", d.layout)
+    stats = compute_stats(train, list(d.fields), list(d.cond_params))
+    bounds = value_range(train, stats) if e.clip_to_train_range else None
     metas = layouts.open_split(d.root, e.split, d.layout)[: e.max_simulations]
     if not metas:
         raise RsError(f"{d.root}: split {e.split!r} has no simulations to evaluate")
@@ -105,7 +107,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
             if n == 0:
                 print(f"[rs] eval: {m.name} has too few frames for one step; skipped", flush=True)
                 continue
-            ens = rollout(family, model, ema_net, sim, d.history, d.stride, n, members, gen, device)
+            ens = rollout(family, model, ema_net, sim, d.history, d.stride, n, members, gen, device, bounds)
             truth, pers = truth_and_persistence(sim, d.history, d.stride, n)
             ens, truth, pers = (stats.denormalize(a, axis=-3) for a in (ens, truth, np.ascontiguousarray(pers)))
             point = ens.mean(axis=0)
