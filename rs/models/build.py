@@ -19,6 +19,12 @@ def set_delta_scale(model: nn.Module, scale: list[float] | tuple[float, ...]) ->
     model.get_buffer("delta_scale").copy_(torch.as_tensor(scale, dtype=torch.float32))
 
 
+def newest_frame(cfg: ExperimentConfig) -> slice:
+    """The input channels of the newest history frame (inputs are K frames × C channels, oldest first)."""
+    C = len(cfg.data.fields)
+    return slice((cfg.data.history - 1) * C, cfg.data.history * C)
+
+
 class Surrogate(nn.Module):
     """One-step predictor: (input (B, K·C[+1], H, W), cond) -> next frame (B, C, H, W). In residual mode the
     network's unit-scale output is multiplied by `delta_scale` and added to the last input frame."""
@@ -28,7 +34,7 @@ class Surrogate(nn.Module):
         m = cfg.model
         assert m.in_channels and m.out_channels and m.cond_dim is not None
         self.channels = m.out_channels
-        self.last = slice((cfg.data.history - 1) * self.channels, cfg.data.history * self.channels)
+        self.last = newest_frame(cfg)
         self.residual = m.predict_residual
         self.net = build_backbone(m, m.in_channels, m.out_channels, m.cond_dim)
         self.register_buffer("delta_scale", torch.ones(self.channels))

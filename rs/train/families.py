@@ -12,6 +12,7 @@ from torch import nn
 from rs.config import ExperimentConfig
 from rs.data.source import Batch
 from rs.models.adaptive import REGION_SELECTORS, sample_patches
+from rs.models.build import newest_frame
 from rs.models.diffusion import SCHEDULES, TIMESTEP_SAMPLERS, alphas_cumprod, sample_timesteps
 from rs.models.diffusion.ddpm import ddim_sample, q_sample, training_target
 from rs.models.losses import build_loss
@@ -25,8 +26,7 @@ class Family:
     def __post_init__(self) -> None:
         fields = list(self.cfg.data.fields)
         self.phi_channel = fields.index("phi") if "phi" in fields else None
-        C = len(fields)
-        self.last = slice((self.cfg.data.history - 1) * C, self.cfg.data.history * C)  # the newest input frame
+        self.last = newest_frame(self.cfg)
         self.loss_fn = build_loss(self.cfg.loss, self.phi_channel)
         a = self.cfg.adaptive
         self.selector = REGION_SELECTORS[a.region_selector]
