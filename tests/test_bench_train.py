@@ -42,6 +42,7 @@ def test_bench_train_runs_the_gpu_settings_on_cpu_and_counts_flops(data_root, tm
     assert r["local_samples_per_s"] > 0 and r["ray_samples_per_s"] > 0 and r["throughput_ratio"] > 0
     assert 0 < r["first_step_s_local"] < r["first_step_s"] and r["first_step_s_inprocess"] > 0
     assert r["mfu_local"] == pytest.approx(r["gflops_per_sample"] * r["local_samples_per_s"] / 1e3)
+    assert r["repeats"] == 1 and r["first_step_s_runs"] == [r["first_step_s"]]
     cfg = load_config(REPO / "configs/train/debug.yaml", [f"data.root={data_root}"], env={})
     m = cfg.model
     fwd = forward_flops(build_model(cfg).net, (1, m.in_channels, 32, 32), m.cond_dim) / 1e9
@@ -64,3 +65,15 @@ def test_bench_train_on_cuda_reports_flop_utilization(data_root, tmp_path):
     assert r["device_name"] != "cpu" and r["throughput_ratio"] > 0
     if r["peak_tflops"]:
         assert 0 < r["mfu_local"] < 1
+
+
+def test_repeated_bench_reports_medians_and_every_run(data_root, monkeypatch):
+    from rs.bench import train as bench
+
+    runs = iter([{"first_step_s": v, "first_step_s_inprocess": v / 2, "first_step_s_local": 1.0,
+                  "throughput_ratio": r, "device_name": "cpu", "mfu_local": None}
+                 for v, r in ((17.0, 0.9), (14.0, 1.1), (15.0, 1.0))])
+    monkeypatch.setattr(bench, "_once", lambda *a: next(runs))
+    r = bench.run(REPO / "configs/train/debug.yaml", [f"data.root={data_root}"], repeats=3)
+    assert r["first_step_s"] == 15.0 and r["first_step_s_inprocess"] == 7.5 and r["throughput_ratio"] == 1.0
+    assert r["first_step_s_runs"] == [17.0, 14.0, 15.0] and r["device_name"] == "cpu" and r["mfu_local"] is None

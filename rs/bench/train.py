@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -119,7 +121,9 @@ DEVICE_DEFAULTS = {"cuda": ["train.use_gpu=true", "train.precision=bf16", "train
 
 
 def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, device: str = "cpu",
-        peak: float | None = None) -> dict[str, Any]:
+        peak: float | None = None, repeats: int = 1) -> dict[str, Any]:
+    """The comparison `repeats` times in a row; the headline numbers are medians (start-up times vary by about
+    a second between runs here), the per-run values are kept beside them."""
     from rs.bench.common import machine
     from rs.bench.skill import ensure_data
     from rs.config import load_config
@@ -127,8 +131,17 @@ def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, de
     overrides = [*DEVICE_DEFAULTS[device], *overrides]  # the user's --set wins
     cfg = load_config(config, overrides)
     out: dict[str, Any] = {"machine": machine(), "config": str(config), "overrides": overrides, "device": device,
-                           "workers": cfg.train.num_workers,
+                           "workers": cfg.train.num_workers, "repeats": repeats,
                            "generate_s": round(ensure_data(config, cfg.data.root, overrides), 1)}
+    each = [_once(config, overrides, epochs, steps, peak) for _ in range(repeats)]
+    out.update({k: float(np.median([r[k] for r in each])) if isinstance(v, (int, float)) and v is not None
+                else v for k, v in each[0].items()})
+    for key in ("first_step_s", "first_step_s_inprocess", "first_step_s_local", "throughput_ratio"):
+        out[f"{key}_runs"] = [r[key] for r in each]
+    return out
+
+
+def _once(config: Path, overrides: list[str], epochs: int, steps: int, peak: float | None) -> dict[str, Any]:
     # Each side starts a fresh Python process so time-to-first-step counts imports as a user would.
     local = _subprocess(["local", str(config), json.dumps(overrides), str(steps)])
     runs = Path(f"/tmp/rs-bench-train-{os.getpid()}")
@@ -141,7 +154,7 @@ def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, de
         shutil.rmtree(runs, ignore_errors=True)
     peak = peak or peak_tflops(local["device_name"])
     flops = local["flops_per_sample"]
-    out.update({
+    return {
         "device_name": local["device_name"], "gflops_per_sample": flops / 1e9, "peak_tflops": peak,
         "local_samples_per_s": local["samples_per_s"], "first_step_s_local": local["first_step_s"],
         "ray_samples_per_s": ray["steady_samples_per_s"], "ray_epoch_samples_per_s": ray["samples_per_s"],
@@ -152,8 +165,7 @@ def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, de
         # Model FLOP utilization: useful FLOPs per second over the device's peak (PaLM, Chowdhery et al. 2022).
         "mfu_local": None if not peak else flops * local["samples_per_s"] / (peak * 1e12),
         "mfu_ray": None if not peak else flops * ray["steady_samples_per_s"] / (peak * 1e12),
-    })
-    return out
+    }
 
 
 def _subprocess(args: list[str]) -> dict[str, float]:
@@ -182,6 +194,11 @@ def table(r: dict[str, Any]) -> str:
         f"\nmodel FLOP utilization ({r['gflops_per_sample']:.2f} GFLOP per sample forward + backward, peak "
         f"{r['peak_tflops']:g} TFLOP/s bf16): plain {r['mfu_local']:.1%}, Ray Train {r['mfu_ray']:.1%}")
     ray_row = f"Ray Train, {r['workers']} worker(s)"
+    runs = "" if r.get("repeats", 1) == 1 else (
+        f"\nmedians of {r['repeats']} runs; first step per run: Ray "
+        f"{', '.join(f'{v:.1f}' for v in r['first_step_s_runs'])} s, in-process "
+        f"{', '.join(f'{v:.1f}' for v in r['first_step_s_inprocess_runs'])} s; ratio "
+        f"{', '.join(f'{v:.2f}' for v in r['throughput_ratio_runs'])}")
     return "\n".join([
         f"train bench: {r['config']} {' '.join(r['overrides'])}; {r['machine']}; device {r['device_name']}",
         f"{'':<34} {'steady smp/s':>12} {'epoch smp/s':>11} {'first step (s)':>15}",
@@ -191,7 +208,7 @@ def table(r: dict[str, Any]) -> str:
         f"{'rs train, num_workers: 0':<34} {'':>12} {'':>11} {r['first_step_s_inprocess']:>15.1f}",
         f"throughput_ratio (Ray steady / plain): {r['throughput_ratio']:.2f}; per whole epoch "
         f"{r['epoch_throughput_ratio']:.2f} (each epoch's first batch came after {r['ray_first_batch_s']:.2f} s)"
-        + mfu,
+        + mfu + runs,
     ])
 
 

@@ -57,6 +57,8 @@ def train(
                                         "and torch.compile (each can be turned off with --set).")] = "cpu",
     peak_tflops: Annotated[float | None, typer.Option(help="Device peak for model FLOP utilization (default: "
                                                       "the datasheet bf16 peak of known GPUs).")] = None,
+    repeats: Annotated[int, typer.Option(help="Run the comparison this many times; medians are printed.",
+                                         min=1)] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Plain single-process torch vs Ray Train on the same data and model: samples/s ratio, time to first step,
@@ -74,7 +76,7 @@ def train(
             raise typer.BadParameter("--device cuda: torch sees no GPU here (CPU-only build or no device); "
                                      "run it on a GPU node, or use --device cpu")
     default = "configs/train/bench_gpu.yaml" if device == "cuda" else "configs/train/debug.yaml"
-    result = bench.run(Path(config or default), list(set_ or []), epochs, steps, device, peak_tflops)
+    result = bench.run(Path(config or default), list(set_ or []), epochs, steps, device, peak_tflops, repeats)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 
