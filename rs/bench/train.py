@@ -134,7 +134,7 @@ def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, de
                            "workers": cfg.train.num_workers, "repeats": repeats,
                            "generate_s": round(ensure_data(config, cfg.data.root, overrides), 1)}
     each = [_once(config, overrides, epochs, steps, peak) for _ in range(repeats)]
-    out.update({k: float(np.median([r[k] for r in each])) if isinstance(v, (int, float)) and v is not None
+    out.update({k: float(np.median([r[k] for r in each])) if isinstance(v, (int, float))
                 else v for k, v in each[0].items()})
     for key in ("first_step_s", "first_step_s_inprocess", "first_step_s_local", "throughput_ratio"):
         out[f"{key}_runs"] = [r[key] for r in each]
