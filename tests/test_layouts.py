@@ -119,3 +119,27 @@ def test_delta_std_is_the_std_of_the_normalized_change(tmp_path: Path, normalize
     # bounded reads: two simulations × three pairs still give the right order of magnitude
     few = delta_std(metas, stats, stride, max_sims=2, max_pairs=3)
     assert all(0.3 < a / b < 3 for a, b in zip(few, d.std(axis=1), strict=True))
+
+
+def test_series_are_read_once_per_file_version(tmp_path: Path):
+    """Read tasks ask for the same per-frame series for every chunk: it is kept per file version, read-only,
+    and a rewritten file is read again."""
+    path = tmp_path / "train.h5"
+    tmp = tmp_path / "train.h5.tmp"
+
+    def write(offsets: list[int]) -> layouts.SimulationMeta:
+        with h5py.File(tmp, "w") as f:
+            g = f.create_group("sim_0001")
+            g.create_dataset("images", data=np.zeros((3, 1, 4, 4), np.float32))
+            g.create_dataset("window_offset", data=np.array(offsets))
+        tmp.replace(path)  # how the generator writes: temp name, then rename (a new inode)
+        (m,) = layouts.scan(path)
+        return m
+
+    m = write([0, 1, 2])
+    first = layouts.LAYOUTS["A"].read_series(m, "window_offset")
+    assert first.tolist() == [0, 1, 2] and not first.flags.writeable
+    assert layouts.LAYOUTS["A"].read_series(m, "window_offset") is first  # no second read
+    assert layouts.LAYOUTS["A"].read_series(m, "time_phys_norm") is None
+    m = write([0, 2, 5])
+    assert layouts.LAYOUTS["A"].read_series(m, "window_offset").tolist() == [0, 2, 5]

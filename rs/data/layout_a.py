@@ -11,7 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from rs.data.meta import DataError, SimulationMeta, attr_list, attr_scalars, attr_text, h5open, h5reader
+from rs.data.meta import DataError, SimulationMeta, attr_list, attr_scalars, attr_text, h5open, h5reader, read_small
 
 SPLIT_NAMES = {s: (f"{s}.h5", f"simulation_{s}.h5") for s in ("train", "val", "test")}
 
@@ -97,9 +97,8 @@ def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
 
 
 def read_series(meta: SimulationMeta, name: str) -> np.ndarray | None:
-    with h5reader(meta.file) as f:
-        grp = f[meta.key]
-        return np.asarray(grp[name][()]) if name in grp else None
+    """A per-frame series of the simulation (read-only, cached per file version), or None when absent."""
+    return read_small(meta.file, f"{meta.key}/{name}")
 
 
 def read_thermal(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:

@@ -101,6 +101,28 @@ def h5reader(path: str | Path) -> Iterator[h5py.File]:
     yield f
 
 
+_SERIES: OrderedDict[tuple[tuple[str, int, int, int], str], np.ndarray | None] = OrderedDict()
+_MAX_SERIES = 4096
+
+
+def read_small(path: str | Path, name: str) -> np.ndarray | None:
+    """A small dataset at `name` (a per-frame series), read once per version of the file in this process and
+    returned read-only, or None when absent: read tasks ask for the same series for every chunk, and one
+    h5py lookup and read costs about as much as decompressing five 64² frames."""
+    key = (file_key(path), name)
+    if key in _SERIES:
+        _SERIES.move_to_end(key)
+        return _SERIES[key]
+    with h5reader(path) as f:
+        value = np.asarray(f[name][()]) if name in f else None
+    if value is not None:
+        value.setflags(write=False)
+    _SERIES[key] = value
+    while len(_SERIES) > _MAX_SERIES:
+        _SERIES.popitem(last=False)
+    return value
+
+
 @contextmanager
 def h5open(path: str | Path) -> Iterator[h5py.File]:
     """Open read-only with one clear error for missing, non-HDF5 or truncated files."""
