@@ -143,3 +143,6 @@ def test_series_are_read_once_per_file_version(tmp_path: Path):
     assert layouts.LAYOUTS["A"].read_series(m, "time_phys_norm") is None
     m = write([0, 2, 5])
     assert layouts.LAYOUTS["A"].read_series(m, "window_offset").tolist() == [0, 2, 5]
+    path.unlink()
+    with pytest.raises(DataError, match=r"train\.h5: file not found"):
+        layouts.LAYOUTS["A"].read_series(m, "window_offset")

@@ -82,16 +82,20 @@ _HANDLES: OrderedDict[tuple[str, int, int, int], h5py.File] = OrderedDict()
 _MAX_HANDLES = 8
 
 
+def _version(p: Path) -> tuple[str, int, int, int]:
+    try:
+        return file_key(p)
+    except OSError:
+        raise DataError(f"{p}: file not found") from None
+
+
 @contextmanager
 def h5reader(path: str | Path) -> Iterator[h5py.File]:
     """A read handle kept open across calls in this process (read tasks touch the same file many times,
     and opening costs more than reading one chunk); keyed by inode, size and mtime so a rewritten file
     is reopened. Use `h5open` for one-off reads."""
     p = Path(path)
-    try:
-        key = file_key(p)
-    except OSError:
-        raise DataError(f"{p}: file not found") from None
+    key = _version(p)
     f = _HANDLES.pop(key, None)
     if f is None or not f.id.valid:
         f = _open(p)
@@ -109,7 +113,7 @@ def read_small(path: str | Path, name: str) -> np.ndarray | None:
     """A small dataset at `name` (a per-frame series), read once per version of the file in this process and
     returned read-only, or None when absent: read tasks ask for the same series for every chunk, and one
     h5py lookup and read costs about as much as decompressing five 64² frames."""
-    key = (file_key(path), name)
+    key = (_version(Path(path)), name)
     if key in _SERIES:
         _SERIES.move_to_end(key)
         return _SERIES[key]
