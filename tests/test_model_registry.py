@@ -53,6 +53,24 @@ def test_backbone_forward_backward(name: str, hw: tuple[int, int], batch: int):
         assert not torch.allclose(net(x, cond), net(x, cond + 1.0))
 
 
+@pytest.mark.parametrize("name", ["unet", "sinenet"])
+def test_padding_mode_reaches_every_convolution(name: str):
+    """replicate: a front uniform along y (planar) stays uniform — zero padding marks the walls; circular: a
+    roll along y by a multiple of the coarsest stride commutes with the network."""
+    torch.manual_seed(0)
+    cfg = SMALL.model_copy(update={"backbone": name, "attention_levels": [1]})
+    x = torch.randn(2, 4, 1, 16).expand(2, 4, 16, 16).contiguous()  # varies along x only
+    cond = torch.randn(2, 3)
+    with torch.no_grad():
+        planar = build_backbone(cfg.model_copy(update={"padding_mode": "replicate"}), 4, 2, 3)(x, cond)
+        assert torch.allclose(planar, planar[:, :, :1].expand_as(planar), atol=1e-5)
+        zeros = build_backbone(cfg, 4, 2, 3)(x, cond)
+        assert not torch.allclose(zeros, zeros[:, :, :1].expand_as(zeros), atol=1e-3)
+        net = build_backbone(cfg.model_copy(update={"padding_mode": "circular"}), 4, 2, 3)
+        x = torch.randn(2, 4, 16, 16)
+        assert torch.allclose(net(x.roll(4, dims=2), cond), net(x, cond).roll(4, dims=2), atol=1e-5)
+
+
 def test_unknown_backbone_lists_known_ones():
     bad = ModelConfig.model_construct(**{**SMALL.model_dump(), "backbone": "resnet"})
     with pytest.raises(RsError, match="unknown backbone 'resnet'; known: fno, sinenet, unet"):

@@ -30,6 +30,14 @@ def test_shift_moves_content_between_windows_in_numpy_and_torch():
         np.testing.assert_array_equal(window.shift(torch.from_numpy(x), d).numpy(), window.shift(x, d))
 
 
+def test_shift_linear_is_exact_for_a_ramp():
+    lab = 0.5 * np.arange(40.0) - 3.0  # a temperature ramp along x
+    a = np.broadcast_to(lab[10:26], (3, 16)).copy()  # stored at offset 10, three rows
+    for to in (4, 8, 13, 20):  # member windows behind and ahead, by more than one column
+        np.testing.assert_allclose(window.shift_linear(a, 10 - to), np.broadcast_to(lab[to : to + 16], (3, 16)))
+    np.testing.assert_array_equal(window.shift_linear(a, 0), a)
+
+
 def _setup(tmp_path: Path, *sets: str):
     root = tmp_path / "mw"
     synthetic.write_moving_window(root / "train.h5")
@@ -190,3 +198,29 @@ def test_rollouts_clip_to_the_train_range(tmp_path):
     for c in range(2):
         assert clipped[:, c].min() >= lo[c] - 1e-6 and clipped[:, c].max() <= hi[c] + 1e-6
     assert np.abs(free).max() > 4 * max(np.abs(lo).max(), np.abs(hi).max())
+
+
+def test_rollout_thermal_channel_is_the_ramp_of_each_members_window(tmp_path):
+    """A member whose window leaves the truth's sees the imposed temperature of its own window: still the
+    exact linear ramp across every column (none copied from the stored window's edge)."""
+    from rs.eval.rollout import Simulation, rollout
+
+    cfg, metas, stats = _setup(tmp_path, "data.thermal_input=true")
+    m = metas[1]
+    sim = Simulation.load(m, cfg, stats)
+    seen = []
+
+    class Slow:  # a front one cell per step in its input's window, slower than the truth's
+        def predict(self, model, ema, batch, generator):
+            seen.append(batch.input[0, -1].numpy().copy())
+            return window.shift(batch.input[:, :2], 1)
+
+    rollout(Slow(), None, None, sim, 1, 1, m.n_frames - 1, 1, torch.Generator(), torch.device("cpu"))
+    slope = float(np.diff(sim.thermal[0][0]).mean())
+    moved = 0
+    for k, th in enumerate(seen):
+        np.testing.assert_allclose(np.diff(th, axis=-1), slope, rtol=1e-4, atol=1e-6)
+        d = (th[0, 0] - sim.thermal[k][0, 0]) / slope  # cells between the member's window and the truth's
+        assert abs(d - round(d)) < 1e-3
+        moved = max(moved, abs(round(d)))
+    assert moved >= 2, "the member's window never left the truth's: the test shows nothing"

@@ -21,6 +21,7 @@ DESCRIPTORS: tuple[str, ...] = (
 )
 
 Backbone = Literal["unet", "fno", "sinenet"]
+PaddingMode = Literal["zeros", "replicate", "reflect", "circular"]
 
 
 class ModelConfig(Section):
@@ -30,6 +31,9 @@ class ModelConfig(Section):
     blocks_per_level: int = F(1, "Residual blocks per UNet level", ge=1, le=8)
     attention_levels: list[int] = F([], "UNet levels (0 = finest) that use self-attention")
     norm_groups: int = F(8, "Group-norm groups", ge=1, le=64)
+    padding_mode: PaddingMode = F(
+        "zeros", "Border handling of the UNet/SineNet convolutions: replicate matches no-flux walls, circular "
+        "periodic ones; zeros is the usual choice and what older checkpoints were trained with")
     fno_modes: int = F(12, "Fourier modes kept per dimension (FNO)", ge=1, le=512)
     fno_layers: int = F(4, "Spectral layers (FNO)", ge=1, le=32)
     fno_padding: int = F(8, "Zero padding for non-periodic boundaries (FNO)", unit="cells", ge=0, le=256)

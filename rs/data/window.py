@@ -43,6 +43,22 @@ def shift(x: A, d: int) -> A:
     return out
 
 
+def shift_linear(x: np.ndarray, d: int) -> np.ndarray:
+    """`shift`, with the entering columns continuing the edge slope instead of repeating the edge: exact for a
+    field linear in x, such as the imposed temperature of the frozen-temperature approximation."""
+    out = shift(x, d)
+    W = x.shape[-1]
+    d = max(-W + 2, min(W - 2, d))
+    if d > 0:
+        slope = out[..., d + 1 : d + 2] - out[..., d : d + 1]
+        out[..., :d] = out[..., d : d + 1] - slope * np.arange(d, 0, -1)
+    elif d < 0:
+        e = W + d - 1  # the last column kept
+        slope = out[..., e : e + 1] - out[..., e - 1 : e]
+        out[..., e + 1 :] = out[..., e : e + 1] + slope * np.arange(1, -d + 1)
+    return out
+
+
 def offsets(meta: Any) -> np.ndarray | None:
     """The simulation's per-frame window offsets (cells), or None when it has none or never shifts."""
     from rs.data import layouts

@@ -69,10 +69,11 @@ def rollout(family, model, ema, sim: Simulation, history: int, stride: int, step
     for k in range(steps):
         last = K - 1 + stride * k  # frame index of the newest input
         x = frames.flatten(1, 2)
-        if sim.thermal is not None:  # the imposed field, seen from each member's window
-            th = torch.from_numpy(sim.thermal[last]).to(device)
-            th_E = torch.stack([_moved(th, off, last, own[e]) for e in range(members)])
-            x = torch.cat([x, th_E.unsqueeze(1)], dim=1)
+        if sim.thermal is not None:  # the imposed field, seen from each member's window (a ramp along x)
+            th = sim.thermal[last]
+            th_E = np.stack([th if off is None else window.shift_linear(th, int(off[last] - own[e]))
+                             for e in range(members)])
+            x = torch.cat([x, torch.from_numpy(th_E).to(device, x.dtype).unsqueeze(1)], dim=1)
         cond = torch.from_numpy(sim.cond[last]).to(device).expand(members, -1)
         pred = family.predict(model, ema, Batch(x, None, cond, {}), generator)  # (E, C, H, W)
         if lo is not None:
@@ -89,11 +90,6 @@ def rollout(family, model, ema, sim: Simulation, history: int, stride: int, step
         out.append(torch.stack([window.shift(frames[e, -1], int(own[e] - off[nxt])) for e in range(members)])
                    .float().cpu().numpy())
     return np.stack(out, axis=1) if out else np.zeros((members, 0, *sim.frames.shape[1:]), np.float32)
-
-
-def _moved(field: torch.Tensor, off: np.ndarray | None, frame: int, to: int) -> torch.Tensor:
-    """`field` stored in frame `frame`'s window, seen from a window at offset `to`."""
-    return field if off is None else window.shift(field, int(off[frame] - to))
 
 
 def truth_and_persistence(sim: Simulation, history: int, stride: int, steps: int) -> tuple[np.ndarray, np.ndarray]:

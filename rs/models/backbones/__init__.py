@@ -17,7 +17,7 @@ Builder = Callable[[ModelConfig, int, int, int], nn.Module]
 
 def _unet(m: ModelConfig, c_in: int, c_out: int, cond: int) -> nn.Module:
     return UNet(c_in, c_out, cond, m.width, tuple(m.channel_mults), m.blocks_per_level,
-                tuple(m.attention_levels), m.norm_groups, m.dropout)
+                tuple(m.attention_levels), m.norm_groups, m.dropout, m.padding_mode)
 
 
 def _fno(m: ModelConfig, c_in: int, c_out: int, cond: int) -> nn.Module:
@@ -25,7 +25,8 @@ def _fno(m: ModelConfig, c_in: int, c_out: int, cond: int) -> nn.Module:
 
 
 def _sinenet(m: ModelConfig, c_in: int, c_out: int, cond: int) -> nn.Module:
-    return SineNet(c_in, c_out, cond, m.width, tuple(m.channel_mults), m.sinenet_waves, m.norm_groups, m.dropout)
+    return SineNet(c_in, c_out, cond, m.width, tuple(m.channel_mults), m.sinenet_waves, m.norm_groups, m.dropout,
+                   m.padding_mode)
 
 
 BACKBONES: dict[str, Builder] = {"unet": _unet, "fno": _fno, "sinenet": _sinenet}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def pad_to_multiple(x_BCHW: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -25,3 +26,8 @@ def groups_for(channels: int, wanted: int) -> int:
     while channels % g:
         g -= 1
     return g
+
+
+def conv3(c_in: int, c_out: int, padding: str = "zeros", stride: int = 1) -> nn.Conv2d:
+    """A 3×3 convolution that keeps H×W (halves it with stride 2), its border filled by `padding`."""
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode=padding)

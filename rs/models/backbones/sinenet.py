@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rs.models.backbones.common import crop, groups_for, pad_to_multiple
+from rs.models.backbones.common import conv3, crop, groups_for, pad_to_multiple
 from rs.models.backbones.unet import ResBlock
 from rs.models.conditioning import CondEmbedding
 
@@ -15,22 +15,22 @@ from rs.models.conditioning import CondEmbedding
 class Wave(nn.Module):
     """One down-and-up pass; its output is added to the running features (the residual path)."""
 
-    def __init__(self, channels: list[int], emb_dim: int, groups: int, dropout: float):
+    def __init__(self, channels: list[int], emb_dim: int, groups: int, dropout: float, padding: str):
         super().__init__()
         self.levels = len(channels)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         c = channels[0]
         for i, ch in enumerate(channels):
-            self.down.append(ResBlock(c, ch, emb_dim, groups, dropout))
+            self.down.append(ResBlock(c, ch, emb_dim, groups, dropout, padding))
             c = ch
             if i < self.levels - 1:
-                self.pool.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+                self.pool.append(conv3(c, c, padding, stride=2))
         self.up = nn.ModuleList()
         self.unpool = nn.ModuleList()
         for i in reversed(range(self.levels - 1)):
             self.unpool.append(nn.Upsample(scale_factor=2, mode="nearest"))
-            self.up.append(ResBlock(c + channels[i], channels[i], emb_dim, groups, dropout))
+            self.up.append(ResBlock(c + channels[i], channels[i], emb_dim, groups, dropout, padding))
             c = channels[i]
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -48,17 +48,17 @@ class Wave(nn.Module):
 class SineNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, cond_dim: int, width: int = 32,
                  channel_mults: tuple[int, ...] = (1, 2, 2), waves: int = 4, norm_groups: int = 8,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, padding: str = "zeros"):
         super().__init__()
         emb_dim = 4 * width
         chans = [width * m for m in channel_mults]
         chans[0] = width
         self.multiple = 2 ** (len(chans) - 1)
         self.embed = CondEmbedding(cond_dim, emb_dim)
-        self.lift = nn.Conv2d(in_channels, width, 3, padding=1)
-        self.waves = nn.ModuleList([Wave(chans, emb_dim, norm_groups, dropout) for _ in range(waves)])
+        self.lift = conv3(in_channels, width, padding)
+        self.waves = nn.ModuleList([Wave(chans, emb_dim, norm_groups, dropout, padding) for _ in range(waves)])
         self.head = nn.Sequential(nn.GroupNorm(groups_for(width, norm_groups), width), nn.SiLU(),
-                                  nn.Conv2d(width, out_channels, 3, padding=1))
+                                  conv3(width, out_channels, padding))
 
     def forward(self, x_BCHW: torch.Tensor, cond_BP: torch.Tensor | None = None) -> torch.Tensor:
         x, hw = pad_to_multiple(x_BCHW, self.multiple)

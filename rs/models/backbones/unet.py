@@ -6,19 +6,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rs.models.backbones.common import crop, groups_for, pad_to_multiple
+from rs.models.backbones.common import conv3, crop, groups_for, pad_to_multiple
 from rs.models.conditioning import CondEmbedding, FiLM
 
 
 class ResBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float, padding: str = "zeros"):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups_for(c_in, groups), c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv1 = conv3(c_in, c_out, padding)
         self.film = FiLM(emb_dim, c_out)
         self.norm2 = nn.GroupNorm(groups_for(c_out, groups), c_out)
         self.drop = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.conv2 = conv3(c_out, c_out, padding)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
         self.act = nn.SiLU()
 
@@ -49,11 +49,12 @@ class UNet(nn.Module):
         self, in_channels: int, out_channels: int, cond_dim: int, width: int = 32,
         channel_mults: tuple[int, ...] = (1, 2, 2), blocks_per_level: int = 1,
         attention_levels: tuple[int, ...] = (), norm_groups: int = 8, dropout: float = 0.0,
+        padding: str = "zeros",
     ):
         super().__init__()
         emb_dim = 4 * width
         self.embed = CondEmbedding(cond_dim, emb_dim)
-        self.stem = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.stem = conv3(in_channels, width, padding)
         chans = [width * m for m in channel_mults]
         self.levels = len(chans)
         self.down = nn.ModuleList()
@@ -62,31 +63,32 @@ class UNet(nn.Module):
         for i, ch in enumerate(chans):
             level = nn.ModuleList()
             for _ in range(blocks_per_level):
-                level.append(ResBlock(c, ch, emb_dim, norm_groups, dropout))
+                level.append(ResBlock(c, ch, emb_dim, norm_groups, dropout, padding))
                 c = ch
                 if i in attention_levels:
                     level.append(AttnBlock(c, norm_groups))
             self.down.append(level)
             skips.append(c)
             if i < self.levels - 1:
-                self.downsample.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
-        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, norm_groups, dropout), AttnBlock(c, norm_groups),
-                                  ResBlock(c, c, emb_dim, norm_groups, dropout)])
+                self.downsample.append(conv3(c, c, padding, stride=2))
+        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, norm_groups, dropout, padding), AttnBlock(c, norm_groups),
+                                  ResBlock(c, c, emb_dim, norm_groups, dropout, padding)])
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
         for i in reversed(range(self.levels)):
             level = nn.ModuleList()
             for j in range(blocks_per_level):
-                level.append(ResBlock(c + (skips[i] if j == 0 else 0), chans[i], emb_dim, norm_groups, dropout))
+                level.append(ResBlock(c + (skips[i] if j == 0 else 0), chans[i], emb_dim, norm_groups, dropout,
+                                      padding))
                 c = chans[i]
                 if i in attention_levels:
                     level.append(AttnBlock(c, norm_groups))
             self.up.append(level)
             if i > 0:
                 self.upsample.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                                   nn.Conv2d(c, c, 3, padding=1)))
+                                                   conv3(c, c, padding)))
         self.head = nn.Sequential(nn.GroupNorm(groups_for(c, norm_groups), c), nn.SiLU(),
-                                  nn.Conv2d(c, out_channels, 3, padding=1))
+                                  conv3(c, out_channels, padding))
 
     def forward(self, x_BCHW: torch.Tensor, cond_BP: torch.Tensor | None = None) -> torch.Tensor:
         x, hw = pad_to_multiple(x_BCHW, 2 ** (self.levels - 1))
