@@ -46,9 +46,9 @@ def shift(x: A, d: int) -> A:
 def shift_linear(x: np.ndarray, d: int) -> np.ndarray:
     """`shift`, with the entering columns continuing the edge slope instead of repeating the edge: exact for a
     field linear in x, such as the imposed temperature of the frozen-temperature approximation."""
-    out = shift(x, d)
     W = x.shape[-1]
-    d = max(-W + 2, min(W - 2, d))
+    d = max(-W + 2, min(W - 2, d))  # two stored columns must remain to give the slope
+    out = shift(x, d)
     if d > 0:
         slope = out[..., d + 1 : d + 2] - out[..., d : d + 1]
         out[..., :d] = out[..., d : d + 1] - slope * np.arange(d, 0, -1)
