@@ -115,6 +115,7 @@ def test_evaluate_surrogate_writes_outputs_and_logs_into_its_training_run(traine
                 "solute_drift_c_1", "tip_error_cells_phi_4"):
         assert key in s and np.isfinite(s[key]), key
     assert s["vrmse_1"] > 0 and s["horizon"] == 4 and s["ensemble"] == 1
+    assert "continuation_vrmse_1" not in s  # the exact-solver continuation is off by default
     # One step from every frame: the same as step 1 where a simulation has only one frame with a successor
     # beyond the history; persistence's the mean over all frames' one-step changes.
     assert np.isfinite(s["one_step_vrmse_1"]) and s["persistence_one_step_vrmse_1"] > 0
@@ -141,9 +142,14 @@ def test_evaluate_surrogate_writes_outputs_and_logs_into_its_training_run(traine
 def test_evaluate_diffusion_ensemble_reports_crps_and_spread(trained):
     import rs
 
-    result = rs.evaluate(trained["diffusion"], ["eval.horizon=2", "eval.ensemble=2", "eval.max_simulations=1"])
-    assert result.summary["ensemble"] == 2
-    assert np.isfinite(result.summary["crps_phi_1"]) and np.isfinite(result.summary["spread_skill_phi_1"])
+    result = rs.evaluate(trained["diffusion"], ["eval.horizon=2", "eval.ensemble=2", "eval.max_simulations=1",
+                                                "eval.solver_continuation=true"])
+    s = result.summary
+    assert s["ensemble"] == 2
+    assert np.isfinite(s["crps_phi_1"]) and np.isfinite(s["spread_skill_phi_1"])
+    # The solver continues from the ensemble mean's first step: step 1 is that forecast's own error.
+    assert s["continuation_vrmse_phi_1"] == pytest.approx(s["vrmse_phi_1"])
+    assert np.isfinite(s["continuation_vrmse_2"]) and s["continuation_vrmse_2"] != s["vrmse_2"]
 
 
 def test_evaluate_refuses_unsafe_overrides_and_bad_checkpoints(trained, tmp_path):

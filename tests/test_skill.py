@@ -23,4 +23,7 @@ def test_reduced_skill_benchmark_beats_persistence(tmp_path, ray_session):
     # 180 steps leave the diffusion model far from persistence (0.84 here; README: Predictive skill), but it
     # must beat predicting each field's mean, whose VRMSE is exactly 1.
     assert r["diffusion_vrmse_1"] < 1.0, r
+    # The exact solver run on from each model's first step starts from that step's own error.
+    assert r["surrogate_continuation_vrmse_1"] == pytest.approx(r["surrogate_vrmse_1"]), r
+    assert r["surrogate_continuation_vrmse_20"] >= 0 and "exact solver from step 1" in skill.table(r)
     assert set(r["targets"]) and "surrogate_vrmse_1 <= 0.02" in skill.table(r).replace("—", "")

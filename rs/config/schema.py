@@ -171,6 +171,9 @@ class EvalConfig(Section):
                                   "in [−1, 1]): the states the model was trained on, which long rollouts may leave")
     one_step_all: bool = F(True, "Also the one-step error from every frame (true history each time), not only "
                            "the rollout's first step")
+    solver_continuation: bool = F(False, "Also run the generator's exact solver on from the model's first "
+                                  "predicted frame (files from `rs data generate`): the error a model exact after "
+                                  "step 1 would reach, i.e. how much the physics amplifies a one-step error")
 
 
 class ExperimentConfig(Section):

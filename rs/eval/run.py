@@ -66,6 +66,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     from rs.data import layouts
     from rs.data.normalize import compute_stats, value_range
     from rs.eval import plots
+    from rs.eval.continuation import continuation_vrmse
     from rs.eval.rollout import Simulation, rollout, truth_and_persistence
     from rs.io.hot import HotWriter
     from rs.models.build import build_ema, build_model
@@ -117,6 +118,13 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
                 for k, row in enumerate(values):
                     hot.scalars({"sim": m.name, "step": k + 1, "metric": metric, "field": field,
                                  "model": float(row[0]), "persistence": float(row[1])})
+            if e.solver_continuation:
+                cont = continuation_vrmse(m, point, truth, d.history, d.stride, fields)
+                if cont is None:
+                    print(f"[rs] eval: {m.name} was not written by rs's generator (or lacks φ/c): no solver "
+                          "continuation", flush=True)
+                for key, value in (cont or {}).items():
+                    per_step[key].append(value)
             if e.one_step_all:
                 for key, value in _one_step(family, model, ema_net, sim, d.history, d.stride, gen, device, stats,
                                             fields).items():
