@@ -71,6 +71,22 @@ def test_padding_mode_reaches_every_convolution(name: str):
         assert torch.allclose(net(x.roll(4, dims=2), cond), net(x, cond).roll(4, dims=2), atol=1e-5)
 
 
+def test_replicate_convolution_matches_torchs_and_compiles_with_gradients():
+    """torch 2.13's compiled backward of nn.Conv2d(padding_mode="replicate") fails a stride assertion."""
+    from rs.models.backbones.common import conv3
+
+    torch.manual_seed(0)
+    ours = conv3(3, 5, "replicate", stride=2)
+    ref = torch.nn.Conv2d(3, 5, 3, stride=2, padding=1, padding_mode="replicate")
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 12, 10)
+    assert torch.allclose(ours(x), ref(x), atol=1e-6)
+    x.requires_grad_(True)
+    torch.compile(ours)(x.contiguous(memory_format=torch.channels_last)).square().sum().backward()
+    expected = torch.autograd.grad(ref(x).square().sum(), x)[0]
+    assert torch.allclose(x.grad, expected, atol=1e-5)
+
+
 def test_unknown_backbone_lists_known_ones():
     bad = ModelConfig.model_construct(**{**SMALL.model_dump(), "backbone": "resnet"})
     with pytest.raises(RsError, match="unknown backbone 'resnet'; known: fno, sinenet, unet"):

@@ -28,6 +28,17 @@ def groups_for(channels: int, wanted: int) -> int:
     return g
 
 
+class ReplicateConv2d(nn.Conv2d):
+    """`nn.Conv2d(padding_mode="replicate")` with the one-cell border built by concatenation: torch 2.13's
+    compiled backward of `replication_pad2d` fails a stride assertion; this compiles and is the same map."""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        x = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)
+        x = torch.cat([x[..., :1, :], x, x[..., -1:, :]], dim=-2)
+        return F.conv2d(x, weight, bias, self.stride, 0, self.dilation, self.groups)
+
+
 def conv3(c_in: int, c_out: int, padding: str = "zeros", stride: int = 1) -> nn.Conv2d:
     """A 3×3 convolution that keeps H×W (halves it with stride 2), its border filled by `padding`."""
-    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode=padding)
+    cls = ReplicateConv2d if padding == "replicate" else nn.Conv2d
+    return cls(c_in, c_out, 3, stride=stride, padding=1, padding_mode=padding)
