@@ -150,6 +150,19 @@ def test_evaluate_diffusion_ensemble_reports_crps_and_spread(trained):
     # The solver continues from the ensemble mean's first step: step 1 is that forecast's own error.
     assert s["continuation_vrmse_phi_1"] == pytest.approx(s["vrmse_phi_1"])
     assert np.isfinite(s["continuation_vrmse_2"]) and s["continuation_vrmse_2"] != s["vrmse_2"]
+    # Sampling is an inference-time choice: the number of DDIM steps may change, the training schedule not.
+    # A tag keeps both evaluations side by side.
+    tagged = rs.evaluate(trained["diffusion"], ["eval.horizon=1", "eval.ensemble=2", "eval.max_simulations=1",
+                                                "diffusion.sampling_steps=1", "eval.tag=ddim1"])
+    one = tagged.summary
+    assert np.isfinite(one["vrmse_1"]) and one["vrmse_1"] != pytest.approx(s["vrmse_1"], rel=1e-6)
+    assert tagged.out_dir == result.out_dir.parent / "test-ddim1"
+    assert json.loads((result.out_dir / "summary.json").read_text())["summary"]["vrmse_1"] == s["vrmse_1"]
+    assert json.loads((tagged.out_dir / "summary.json").read_text())["summary"]["vrmse_1"] == one["vrmse_1"]
+    with pytest.raises(RsError, match=r"eval\.tag"):
+        rs.evaluate(trained["diffusion"], ["eval.tag=../elsewhere"])
+    with pytest.raises(RsError, match=r"diffusion\.num_steps is fixed by the checkpoint"):
+        rs.evaluate(trained["diffusion"], ["diffusion.num_steps=10"])
 
 
 def test_evaluate_refuses_unsafe_overrides_and_bad_checkpoints(trained, tmp_path):

@@ -83,3 +83,45 @@ def test_residual_diffusion_trains_on_the_scaled_change_and_samples_around_the_l
         l_still, _ = fam.loss(model, still, torch.Generator().manual_seed(1))
         l_moved, _ = fam.loss(model, moved, torch.Generator().manual_seed(1))
     assert l_moved.item() > 10 * l_still.item()
+
+
+def _ramp_ema(updates: int, decay: float) -> tuple[torch.nn.Module, torch.optim.swa_utils.AveragedModel]:
+    """An EMA of a one-parameter model whose weight is k after update k (k = 1 … updates)."""
+    from rs.models.build import build_ema
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    ema = build_ema(model, decay)
+    for k in range(1, updates + 1):
+        with torch.no_grad():
+            model.weight.fill_(float(k))
+        ema.update_parameters(model)
+    return model, ema
+
+
+def test_ema_of_a_short_run_forgets_the_first_weights():
+    # 300 updates at decay 0.999 without warmup keep 0.999^299 ≈ 74% of the weight on update 1: EMA ≈ 45.
+    _, ema = _ramp_ema(300, 0.999)
+    value = float(ema.module.weight.detach())
+    assert 220 < value < 300  # an average over the last ~70 updates (300^0.75)
+    # once warm, the configured decay caps it: after 20 000 updates the lag of a ramp is ~decay/(1-decay)
+    _, long = _ramp_ema(20_000, 0.99)
+    assert abs((20_000 - float(long.module.weight.detach())) - 0.99 / 0.01) < 2
+
+
+def test_checkpoint_resume_continues_the_ema_warmup(tmp_path: Path):
+    from rs.models.build import build_ema
+    from rs.train import checkpoint as ckpt
+
+    cfg = load_config(REPO / "configs/train/debug.yaml", env={})
+    model, ema = _ramp_ema(50, 0.999)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    d = ckpt.write(tmp_path / "c", cfg, model, ema, opt, sched, ckpt.Progress(1, 50), {})
+    again = build_ema(torch.nn.Linear(1, 1, bias=False), 0.999)
+    ckpt.restore(d, torch.nn.Linear(1, 1, bias=False), again, torch.optim.SGD(model.parameters(), lr=0.1), sched)
+    assert int(again.n_averaged) == 50 and float(again.module.weight.detach()) == float(ema.module.weight.detach())
+    # without the count, the next update would copy the model's weights instead of averaging them in
+    with torch.no_grad():
+        model.weight.fill_(1000.0)
+    again.update_parameters(model)
+    assert float(again.module.weight.detach()) < 500

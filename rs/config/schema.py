@@ -53,7 +53,8 @@ class DiffusionConfig(Section):
     prediction: Literal["eps", "v"] = F("v", "Network target: noise ε or velocity v")
     sampling_steps: int = F(10, "DDIM steps at validation and rollout", ge=1, le=10_000)
     eta: float = F(0.0, "DDIM stochasticity η (0 = deterministic)", ge=0.0, le=1.0)
-    ema_decay: float = F(0.999, "EMA decay of the weights used for sampling", ge=0.0, lt=1.0)
+    ema_decay: float = F(0.999, "EMA decay of the weights used for sampling (the cap of its warmup)", ge=0.0, lt=1.0)
+    ema_warmup_power: float = F(0.75, "EMA warmup: decay min(ema_decay, 1 − (1+n)^−p) after n updates", gt=0.0, le=1.0)
     logsnr_shift: float = F(0.0, "Shift of the log-SNR sampler towards low noise (PDE-Refiner)", ge=-20, le=20)
 
     beta_table_length: int | None = derived("Length of the β table = num_steps")
@@ -162,6 +163,8 @@ class ClusterConfig(Section):
 
 class EvalConfig(Section):
     split: Literal["train", "val", "test"] = F("test", "Split evaluated")
+    tag: str | None = F(None, "Name of this evaluation: results go to eval/<split>-<tag>/ (and are logged under "
+                        "that name) instead of replacing eval/<split>/", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     horizon: int = F(20, "Autoregressive rollout steps", ge=1, le=100_000)
     ensemble: int = F(4, "Diffusion ensemble members per rollout", ge=1, le=1024)
     plot_steps: list[int] = F([1, 5, 20], "Rollout steps shown in montages")

@@ -16,7 +16,7 @@ import torch
 from rs.errors import RsError
 
 SAFE_PREFIXES = ("eval.", "tracking.")
-SAFE_FIELDS = ("data.root", "data.layout")
+SAFE_FIELDS = ("data.root", "data.layout", "diffusion.sampling_steps", "diffusion.eta")  # sampling is inference-time
 
 
 @dataclass
@@ -81,7 +81,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     e, d = cfg.eval, cfg.data
     family = FAMILIES[cfg.train.model_family](cfg)
     model = build_model(cfg)
-    ema = build_ema(model, cfg.diffusion.ema_decay)
+    ema = build_ema(model, cfg.diffusion.ema_decay, cfg.diffusion.ema_warmup_power)
     ckpt.restore(ckpt_dir, model, ema)
     device = _pick_device(e.device)
     model.to(device).eval()
@@ -95,13 +95,14 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
         raise RsError(f"{d.root}: split {e.split!r} has no simulations to evaluate")
     members = e.ensemble if cfg.train.model_family == "diffusion" else 1
     run_dir = ckpt_dir.parent
-    out_dir = run_dir / "eval" / e.split
+    name = e.split if e.tag is None else f"{e.split}-{e.tag}"  # a tag keeps earlier evaluations
+    out_dir = run_dir / "eval" / name
     fields = list(d.fields)
     per_step: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)  # (metric, field) -> per-sim arrays
     plot_paths: list[Path] = []
     gen = torch.Generator().manual_seed(cfg.train.seed)
     t0 = time.time()
-    with HotWriter(run_dir, f"eval-{e.split}") as hot:
+    with HotWriter(run_dir, f"eval-{name}") as hot:
         for i, m in enumerate(metas):
             sim = Simulation.load(m, cfg, stats)
             n = sim.steps(d.history, d.stride, e.horizon)
@@ -146,7 +147,7 @@ def evaluate(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ".summary.json.tmp").write_text(json.dumps({"summary": summary, "table": table}, indent=1))
     (out_dir / ".summary.json.tmp").replace(out_dir / "summary.json")
-    _track(ckpt_dir, run_dir, cfg, e.split, summary, table, plot_paths, out_dir / "summary.json")
+    _track(ckpt_dir, run_dir, cfg, name, summary, table, plot_paths, out_dir / "summary.json")
     return EvalResult(out_dir, summary, table, plot_paths)
 
 
@@ -227,7 +228,7 @@ def _aggregate(per_step, plot_steps) -> tuple[list[dict[str, Any]], dict[str, An
     return table, summary
 
 
-def _track(ckpt_dir: Path, run_dir: Path, cfg: Any, split: str, summary: dict[str, Any],
+def _track(ckpt_dir: Path, run_dir: Path, cfg: Any, name: str, summary: dict[str, Any],
            table: list[dict[str, Any]], plot_paths: list[Path], summary_file: Path) -> None:
     """Into the training run: the checkpoint's own tracking record (or its run directory's)."""
     from rs import tracking
@@ -235,12 +236,12 @@ def _track(ckpt_dir: Path, run_dir: Path, cfg: Any, split: str, summary: dict[st
     path = next((p for p in (ckpt_dir / "tracking.json", run_dir / "tracking.json") if p.is_file()), None)
     ctx = tracking.attach(path, None) if path else tracking.TrackingContext(None)
     with ctx:
-        ctx.log_summary({f"eval_{split}/{k}": v for k, v in summary.items()
+        ctx.log_summary({f"eval_{name}/{k}": v for k, v in summary.items()
                          if isinstance(v, (int, float)) and np.isfinite(v)})
-        ctx.log_table(f"eval_{split}", table)
+        ctx.log_table(f"eval_{name}", table)
         for p in plot_paths:
-            ctx.log_image(p, f"eval_{split}/{p.stem}")
-        ctx.log_file(summary_file, f"eval/{split}")
+            ctx.log_image(p, f"eval_{name}/{p.stem}")
+        ctx.log_file(summary_file, f"eval/{name}")
 
 
 def format_table(result: EvalResult) -> str:

@@ -63,8 +63,18 @@ def build_model(cfg: ExperimentConfig) -> nn.Module:
     return MODEL_FAMILIES[cfg.train.model_family](cfg)
 
 
-def build_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
-    """EMA weights of `model` (kept by training, used by diffusion sampling and evaluation)."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+def ema_decay_at(updates: int, decay: float, power: float) -> float:
+    """min(decay, 1 − (1 + n)^−power) after n updates: an average over the last ~n^power steps while training is
+    young, so a short run's EMA does not keep its initial weights (k-diffusion's EMAWarmup, Crowson 2022)."""
+    return min(decay, 1.0 - (1.0 + updates) ** -power)
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+def build_ema(model: torch.nn.Module, decay: float, power: float = 0.75) -> torch.optim.swa_utils.AveragedModel:
+    """EMA weights of `model` (kept by training, used by diffusion sampling and evaluation). A fixed decay
+    of 0.999 over a 900-step run would leave 0.999^900 ≈ 40% of the weight on the first step's weights."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def update(ema: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        torch._foreach_lerp_(ema, current, 1.0 - ema_decay_at(int(n_averaged), decay, power))
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)

@@ -40,8 +40,10 @@ def write(directory: Path, cfg: ExperimentConfig, model: torch.nn.Module, ema: t
     if ema is not None:
         save_file(_weights(ema), str(directory / EMA))
     # NumPy/Python RNGs are reseeded from (train.seed, epoch, rank) every epoch; only torch's is stateful.
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()},
-               directory / STATE)
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()}
+    if isinstance(getattr(ema, "n_averaged", None), torch.Tensor):  # the EMA warmup goes on where it was
+        state["ema_updates"] = int(ema.n_averaged)  # type: ignore[union-attr,arg-type]
+    torch.save(state, directory / STATE)
     (directory / META).write_text(json.dumps({"epoch": progress.epoch, "step": progress.step, "metrics": metrics,
                                               "family": cfg.train.model_family, "format": "rs-checkpoint-1"}))
     save(cfg, directory / CONFIG)
@@ -88,6 +90,8 @@ def restore(directory: Path, model: torch.nn.Module, ema: torch.nn.Module | None
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if "ema_updates" in state and isinstance(getattr(ema, "n_averaged", None), torch.Tensor):
+            ema.n_averaged.fill_(int(state["ema_updates"]))  # type: ignore[union-attr]
     return Progress(epoch=int(meta["epoch"]), step=int(meta["step"]))
 
 

@@ -67,7 +67,7 @@ def _build(config: dict[str, Any]) -> Worker:
     device = worker_device(t.use_gpu)
     model = place(build_model(cfg), device, t.channels_last)
     set_delta_scale(model, config["delta_std"])  # before the EMA copy; a resumed checkpoint restores the same
-    ema = build_ema(model, cfg.diffusion.ema_decay)
+    ema = build_ema(model, cfg.diffusion.ema_decay, cfg.diffusion.ema_warmup_power)
     opt = build_optimizer(t, model)
     sched = build_schedule(t, opt, config["steps_per_epoch"] * t.epochs)
     progress = ckpt.Progress()
