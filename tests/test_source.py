@@ -129,13 +129,13 @@ TRAIN_LOOP = '''
 def loop(config):
     import json, ray, ray.train
     from rs.data.source import iterate
+    from rs.train.pipeline import EarlyEpoch, open_epoch
     rank = ray.train.get_context().get_world_rank()
-    shard = ray.train.get_dataset_shard("train")
+    early = EarlyEpoch(config, "train", config["early"], 4, rank)  # as the training loop opens its first epoch
     val = ray.train.get_dataset_shard("val")
     for epoch in range(2):
-        if rank == 0:
-            ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
-        seen = [(str(f), str(s), int(t), int(o)) for b in iterate(shard, 4)
+        batches = early.take("train", epoch) or open_epoch(config, "train", epoch, 4, rank, first_key=True)
+        seen = [(str(f), str(s), int(t), int(o)) for b in batches
                 for f, s, t, o in zip(b.meta["file"], b.meta["sim"], b.meta["frame"], b.meta["order"])]
         nval = sum(len(b) for b in iterate(val, 4))
         with open(f"{config['out']}/seen-{epoch}-{rank}.json", "w") as fh:
@@ -144,7 +144,10 @@ def loop(config):
 '''
 
 
-def test_two_train_workers_two_epochs_exactly_once(root, ray_session, tmp_path):
+# early=0: the first epoch opened while the worker builds (the training loop's path); early=1: the epoch opened
+# early is not the one the loop starts at (its checkpoint did not load), so it is closed unread.
+@pytest.mark.parametrize("early", [0, 1])
+def test_two_train_workers_two_epochs_exactly_once(early, root, ray_session, tmp_path):
     import ray
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -159,7 +162,7 @@ def test_two_train_workers_two_epochs_exactly_once(root, ray_session, tmp_path):
     va = build_split(cfg, "val", tr.stats, shuffle=False)
     assert tr.samples % 2 == 0, "an even count: streaming_split(equal=True) then drops nothing"
     TorchTrainer(
-        ns["loop"], train_loop_config={"clock": clock, "out": str(tmp_path)},
+        ns["loop"], train_loop_config={"clock": clock, "out": str(tmp_path), "early": early},
         scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
         datasets={"train": tr.datasets["train"], "val": va.datasets["val"]},
         dataset_config=DataConfig(datasets_to_split=["train"]),

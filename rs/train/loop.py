@@ -26,6 +26,7 @@ from rs.train import checkpoint as ckpt
 from rs.train.device import place, worker_device
 from rs.train.families import FAMILIES
 from rs.train.optim import build_optimizer, build_schedule
+from rs.train.pipeline import EarlyEpoch, open_epoch
 
 CPU = torch.device("cpu")
 
@@ -57,8 +58,7 @@ class Worker:
     first_step_s: float | None = None  # from process start to this process's first optimizer step
 
 
-def _build(config: dict[str, Any]) -> Worker:
-    cfg = from_dict(config["experiment"])
+def _build(config: dict[str, Any], cfg: Any, ray_epoch: int) -> Worker:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     t = cfg.train
@@ -75,10 +75,6 @@ def _build(config: dict[str, Any]) -> Worker:
     # runs, where Ray keeps no state, or a process killed before the controller recorded its last report).
     # The newer wins: never retrain what was saved.
     restored = ray.train.get_checkpoint()
-    ray_epoch = -1
-    if restored is not None:
-        with restored.as_directory() as d:
-            ray_epoch = int(ckpt.read_meta(Path(d))["epoch"])
     from_run = _resume_from_run_dir(Path(config["run_dir"]), model, ema, opt, sched, newer_than=ray_epoch)
     if from_run is not None:
         progress = from_run
@@ -111,30 +107,56 @@ def _resume_from_run_dir(run_dir: Path, model, ema, opt, sched, newer_than: int)
     return None
 
 
+def _ray_checkpoint_epoch() -> int:
+    """Epochs completed by the checkpoint Ray hands back (-1 without one)."""
+    restored = ray.train.get_checkpoint()
+    if restored is None:
+        return -1
+    with restored.as_directory() as d:
+        return int(ckpt.read_meta(Path(d))["epoch"])
+
+
+def _planned_epoch(run_dir: Path, ray_epoch: int) -> int:
+    """The epoch `_build` will resume at, from checkpoint metadata alone (it loads the weights later)."""
+    return max([0, ray_epoch, *(int(meta["epoch"]) for _, meta in ckpt.in_run(run_dir))])
+
+
 def train_fn_per_worker(config: dict[str, Any]) -> None:
-    w = _build(config)
+    cfg = from_dict(config["experiment"])
+    rank, ray_epoch = ray.train.get_context().get_world_rank(), _ray_checkpoint_epoch()
+    start = _planned_epoch(Path(config["run_dir"]), ray_epoch)
+    train_keys = sorted(k for k in config["dataset_keys"] if k.startswith("train"))
+    early = None
+    if start < cfg.train.epochs and train_keys:  # the first epoch's data starts while the model is built
+        early = EarlyEpoch(config, train_keys[0], start, cfg.train.batch_size, rank)
     try:
-        for epoch in range(w.progress.epoch, w.cfg.train.epochs):
-            _epoch(config, w, epoch)
+        w = _build(config, cfg, ray_epoch)
+        try:
+            for epoch in range(w.progress.epoch, cfg.train.epochs):
+                _epoch(config, w, epoch, early)
+        finally:
+            w.tctx.close()
     finally:
-        w.tctx.close()
+        if early is not None:
+            early.close()
 
 
-def _epoch(config: dict[str, Any], w: Worker, epoch: int) -> None:
+def _epoch(config: dict[str, Any], w: Worker, epoch: int, early: EarlyEpoch | None = None) -> None:
     t, rank = w.cfg.train, w.rank
     run_dir = Path(config["run_dir"])
     keys = config["dataset_keys"]
     autocast = torch.autocast(w.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
-    if rank == 0 and config.get("clock") is not None:
-        ray.get(config["clock"].set.remote(epoch))  # before the split's epoch barrier
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([t.seed, epoch, rank]).generate_state(1)[0]))
     w.model.train()
     t0, seen, losses, steps_this_epoch = time.perf_counter(), 0, [], 0
     t_first: float | None = None
     seen_first = 0
     samples: dict[str, Any] = {}
-    for key in sorted(k for k in keys if k.startswith("train")):
-        for batch in iterate(ray.train.get_dataset_shard(key), t.batch_size, drop_last=False):
+    for i, key in enumerate(sorted(k for k in keys if k.startswith("train"))):
+        batches = early.take(key, epoch) if early is not None else None
+        if batches is None:
+            batches = open_epoch(config, key, epoch, t.batch_size, rank, first_key=i == 0)
+        for batch in batches:
             if t.max_steps_per_epoch and steps_this_epoch >= t.max_steps_per_epoch:
                 break
             _maybe_fail(config.get("inject_failure"), run_dir, epoch, w.progress.step, rank)
