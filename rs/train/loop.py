@@ -187,6 +187,8 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int, early: EarlyEpoch | No
                 w.first_step_s = time.time() - config["start_time"]
                 if rank == 0:
                     print(f"[rs] first optimizer step {w.first_step_s:.1f} s after start", flush=True)
+        if hasattr(batches, "close"):  # Ray's iterator ends its epoch now, not whenever it is collected
+            batches.close()
     train_time = time.perf_counter() - t0
     metrics = {"epoch": epoch, "step": w.progress.step,
                "train_loss": float(np.mean(losses)) if losses else math.nan,

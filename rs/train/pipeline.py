@@ -62,10 +62,21 @@ class EarlyEpoch:
             return None
         batches, first = self._batches, self._first
         self._batches, self._first = None, []
-        return itertools.chain(first, batches) if batches is not None else None
+        return _chained(first, batches) if batches is not None else None
 
     def close(self) -> None:
         self._thread.join()
         if self._batches is not None and hasattr(self._batches, "close"):
             self._batches.close()  # tells the split coordinator this rank is done with the epoch
         self._batches, self._first = None, []
+
+
+def _chained(first: list[Batch], rest: Iterator[Batch]) -> Iterator[Batch]:
+    """`first`, then `rest`; closing it closes `rest` (Ray's iterator), wherever iteration stopped."""
+    try:
+        yield from first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
