@@ -51,18 +51,16 @@ class EarlyEpoch:
 
     def take(self, key: str, epoch: int) -> Iterator[Batch] | None:
         """The opened batches when (key, epoch) is what was opened early, else None (once: later calls get None)."""
-        if self._batches is None and self._error is None and not self._thread.is_alive():
-            return None
         self._thread.join()
         if self._error is not None:
             err, self._error = self._error, None
             raise err
-        if (key, epoch) != (self.key, self.epoch):
+        if self._batches is None or (key, epoch) != (self.key, self.epoch):
             self.close()
             return None
         batches, first = self._batches, self._first
         self._batches, self._first = None, []
-        return _chained(first, batches) if batches is not None else None
+        return _chained(first, batches)
 
     def close(self) -> None:
         self._thread.join()
