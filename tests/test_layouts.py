@@ -121,16 +121,16 @@ def test_delta_std_is_the_std_of_the_normalized_change(tmp_path: Path, normalize
     assert all(0.3 < a / b < 3 for a, b in zip(few, d.std(axis=1), strict=True))
 
 
-def test_series_are_read_once_per_file_version(tmp_path: Path):
-    """Read tasks ask for the same per-frame series for every chunk: it is kept per file version, read-only,
-    and a rewritten file is read again."""
+def test_series_and_frame_datasets_are_looked_up_once_per_file_version(tmp_path: Path):
+    """Read tasks ask for the same per-frame series and frame dataset for every chunk: they are kept per
+    file version (series read-only), and a rewritten file is read again."""
     path = tmp_path / "train.h5"
     tmp = tmp_path / "train.h5.tmp"
 
-    def write(offsets: list[int]) -> layouts.SimulationMeta:
+    def write(offsets: list[int], fill: float = 0.0) -> layouts.SimulationMeta:
         with h5py.File(tmp, "w") as f:
             g = f.create_group("sim_0001")
-            g.create_dataset("images", data=np.zeros((3, 1, 4, 4), np.float32))
+            g.create_dataset("images", data=np.full((3, 1, 4, 4), fill, np.float32))
             g.create_dataset("window_offset", data=np.array(offsets))
         tmp.replace(path)  # how the generator writes: temp name, then rename (a new inode)
         (m,) = layouts.scan(path)
@@ -141,8 +141,10 @@ def test_series_are_read_once_per_file_version(tmp_path: Path):
     assert first.tolist() == [0, 1, 2] and not first.flags.writeable
     assert layouts.LAYOUTS["A"].read_series(m, "window_offset") is first  # no second read
     assert layouts.LAYOUTS["A"].read_series(m, "time_phys_norm") is None
-    m = write([0, 2, 5])
+    assert layouts.read_frames(m, 0, 3).sum() == 0
+    m = write([0, 2, 5], fill=1.0)
     assert layouts.LAYOUTS["A"].read_series(m, "window_offset").tolist() == [0, 2, 5]
+    assert layouts.read_frames(m, 0, 3).sum() == 3 * 16  # frames are looked up again in the new file
     path.unlink()
     with pytest.raises(DataError, match=r"train\.h5: file not found"):
         layouts.LAYOUTS["A"].read_series(m, "window_offset")

@@ -4,6 +4,7 @@ with the same seed."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from rs.config import load_config
 from rs.data import synthetic
 from rs.data.meta import DataError
-from rs.data.source import ORDER_STRIDE, build_split, iterate
+from rs.data.source import ORDER_STRIDE, build_split, iterate, rebatch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,25 @@ def cfg_for(root: Path, *sets: str):
     return load_config(REPO / "configs/train/debug.yaml",
                        [f"data.root={root}", "data.read_block_frames=4", "data.cond_params=[pulling_speed]", *sets],
                        env={})
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_rebatch_cuts_blocks_into_batches_in_order(drop_last: bool):
+    """Batches cut from whole blocks of any sizes (empty ones too) hold every row once, in order, with
+    `batch_size` rows each but the last; a batch that spans blocks joins every column alike."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        sizes = rng.integers(0, 20, size=rng.integers(0, 7))
+        batch_size, rows = int(rng.integers(1, 10)), int(sizes.sum())
+        edges = np.concatenate([[0], np.cumsum(sizes)])
+        blocks = [{"order": np.arange(a, b), "x": np.arange(a, b) * 2.0} for a, b in itertools.pairwise(edges)]
+        out = list(rebatch(iter(blocks), batch_size, drop_last))
+        kept = rows // batch_size * batch_size if drop_last else rows
+        got = np.concatenate([b["order"] for b in out]) if out else np.zeros(0, int)
+        assert got.tolist() == list(range(kept))
+        assert len(out) == (rows // batch_size if drop_last else -(-rows // batch_size))
+        assert all(len(b["order"]) == batch_size for b in out[: -1 if not drop_last else None])
+        assert all(np.array_equal(b["x"], b["order"] * 2.0) for b in out)
 
 
 def collect(ds, batch_size=5):

@@ -11,7 +11,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from rs.data.meta import DataError, SimulationMeta, attr_list, attr_scalars, attr_text, h5open, h5reader, read_small
+from rs.data.meta import (
+    DataError,
+    SimulationMeta,
+    attr_list,
+    attr_scalars,
+    attr_text,
+    h5dataset,
+    h5open,
+    h5reader,
+    read_small,
+)
 
 SPLIT_NAMES = {s: (f"{s}.h5", f"simulation_{s}.h5") for s in ("train", "val", "test")}
 
@@ -92,8 +102,7 @@ def scan(path: str | Path) -> list[SimulationMeta]:
 
 def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     """Frames [start, stop) as stored, float32 (n, C, H, W)."""
-    with h5reader(meta.file) as f:
-        return np.asarray(f[meta.key]["images"][start:stop], dtype=np.float32)
+    return np.asarray(h5dataset(meta.file, f"{meta.key}/images")[start:stop], dtype=np.float32)
 
 
 def read_series(meta: SimulationMeta, name: str) -> np.ndarray | None:

@@ -158,14 +158,15 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
     H, W = frames.shape[-2:]
     history = w[:, None] + np.arange(K)[None, :]
     if not spec.thermal:
-        np.take(frames, history, axis=0, out=x.reshape(w.size, K, C, H, W))
+        # mode="clip": the indices are in range by construction, and numpy buffers `out` under "raise" (3x)
+        np.take(frames, history, axis=0, out=x.reshape(w.size, K, C, H, W), mode="clip")
     else:  # the history slots are then not one contiguous block: gather, then place
         x[:, : K * C] = frames[history].reshape(w.size, K * C, H, W)
         th = layouts.read_thermal(m, first, last + 1)[:, 0] / stats.thermal_scale
         x[:, K * C] = _fit(th, spec)[w + K - 1]
     tgt_idx = w[:, None] + K - 1 + spec.stride * np.arange(1, spec.unroll + 1)[None, :]
     target = buf["target"][: w.size]
-    np.take(frames, tgt_idx[:, 0] if spec.unroll == 1 else tgt_idx, axis=0, out=target)
+    np.take(frames, tgt_idx[:, 0] if spec.unroll == 1 else tgt_idx, axis=0, out=target, mode="clip")
     frame = w + first + K - 1  # the last input frame
     off = window.offsets(m) if spec.align else None
     if off is not None:
