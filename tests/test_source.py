@@ -86,6 +86,30 @@ def test_samples_equal_normalized_h5py_frames(root, ray_session):
     assert got and np.allclose(got, expect, atol=1e-5)
 
 
+def test_block_and_chunk_memory_is_bounded_by_read_block_mb(root, ray_session):
+    """A sample's bytes decide how many fit in `data.read_block_mb`: chunks stay within it and Ray Data
+    blocks within twice it (a block closes at the first chunk that reaches it; a 512² grid would otherwise
+    make 256-row blocks of GBs), and every sample still arrives once."""
+    from rs.data import layouts
+    from rs.data.samples import SampleSpec, build_index
+
+    row = 4 * 16 * 16 * 2 * (2 + 1)  # float32, 16², C=2, history 2 + target 1
+    spec = SampleSpec.from_config(cfg_for(root, "data.history=2").data)
+    chunks = build_index(layouts.scan(root / "train.h5"), spec, 64, 3 * row)
+    assert max(c.rows for c in chunks) == 3 and sum(c.rows for c in chunks) == 4 * 8
+    small = build_split(cfg_for(root, "data.history=2", f"data.read_block_mb={3 * row / 2**20}"), "train")
+    blocks = list(small.datasets["train"].iter_batches(batch_size=None, batch_format="numpy"))
+    assert 3 <= max(len(b["order"]) for b in blocks) <= 5  # uncapped: all 28 of the split in one block
+    full = build_split(cfg_for(root, "data.history=2"), "train")
+
+    def key(batches: list) -> list:
+        return sorted(zip(*(np.concatenate([b.meta[k] for b in batches]).tolist() for k in ("sim", "frame")),
+                          strict=True))
+
+    got = key(collect(small.datasets["train"]))
+    assert len(got) == small.samples == full.samples and got == key(collect(full.datasets["train"]))
+
+
 def test_already_normalized_images_pass_through(tmp_path, ray_session):
     synthetic.write_layout_a(tmp_path / "train.h5", n_sims=2, T=5, normalized=True)
     with h5py.File(tmp_path / "train.h5") as f:

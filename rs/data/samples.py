@@ -57,8 +57,21 @@ class Chunk:
         return self.stop - self.start
 
 
-def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk: int) -> list[Chunk]:
-    """Chunks over every simulation with enough frames; bad simulations fail or are skipped (logged)."""
+def row_bytes(meta: SimulationMeta, spec: SampleSpec) -> int:
+    """Bytes of one sample cut from `meta`: its input and target frames, float32."""
+    H, W = out_grid(meta, spec)
+    return 4 * H * W * (len(spec.fields) * (spec.history + spec.unroll) + int(spec.thermal))
+
+
+def rows_within(meta: SimulationMeta, spec: SampleSpec, max_bytes: int | None) -> int | None:
+    """How many of `meta`'s samples fit in `max_bytes` (at least one); None when unbounded."""
+    return None if max_bytes is None else max(1, max_bytes // row_bytes(meta, spec))
+
+
+def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk: int,
+                max_chunk_bytes: int | None = None) -> list[Chunk]:
+    """Chunks over every simulation with enough frames; bad simulations fail or are skipped (logged).
+    A chunk holds at most `windows_per_chunk` windows and, at least one aside, `max_chunk_bytes` of samples."""
     chunks: list[Chunk] = []
     skipped = 0
     for m in metas:
@@ -74,8 +87,9 @@ def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk
             log.warning("skipping simulation: %s", err)
             skipped += 1
             continue
-        for s in range(0, n, windows_per_chunk):
-            chunks.append(Chunk(m, s, min(s + windows_per_chunk, n), len(chunks)))
+        per = min(windows_per_chunk, rows_within(m, spec, max_chunk_bytes) or windows_per_chunk)
+        for s in range(0, n, per):
+            chunks.append(Chunk(m, s, min(s + per, n), len(chunks)))
     if skipped:
         log.warning("skipped %d bad simulation(s) (data.on_bad_simulation: skip)", skipped)
     return chunks

@@ -28,7 +28,7 @@ from rs.config.schema import ExperimentConfig
 from rs.data import layouts
 from rs.data.normalize import Stats, compute_stats
 from rs.data.ray_compat import wait_for_first_reservation
-from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk
+from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk, row_bytes
 
 log = logging.getLogger(__name__)
 wait_for_first_reservation()
@@ -55,8 +55,10 @@ def epoch_seed(seed: int, epoch: int, *more: int) -> np.random.Generator:
 
 def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int,
           block_rows: int) -> Iterator[Any]:
-    """One read task: its chunks in epoch order, yielded as blocks of about `block_rows` rows. A task spans
-    several blocks because Ray Data polls tasks every 0.1 s; a block stays small so memory stays bounded."""
+    """One read task: its chunks in epoch order, yielded as blocks of `block_rows` rows or up to a chunk
+    more. A task spans several blocks because Ray Data polls tasks every 0.1 s; a block stays small so memory
+    stays bounded. A block reaching `block_rows` leaves the task at once: Ray Data holds back (and then
+    copies together) blocks smaller than the dataset's `target_max_block_size`."""
     group: list[tuple[int, Chunk]] = []
     for item in chunks:
         group.append(item)
@@ -100,8 +102,7 @@ class PhaseFieldDatasource(Datasource):
         return int(ray.get(self.clock.get.remote())) if self.clock is not None else self.fixed_epoch
 
     def _row_bytes(self, c: Chunk) -> int:
-        per_frame = len(self.spec.fields) * c.meta.height * c.meta.width * 4
-        return per_frame * (self.spec.history + self.spec.unroll + int(self.spec.thermal))
+        return row_bytes(c.meta, self.spec)
 
     def rows_per_read(self) -> int:
         """Rows per read task: long tasks amortize Ray's per-task cost (Ray's suggested `parallelism` is
@@ -183,17 +184,19 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
     if stats is None:
         stats = compute_stats(layouts.open_split(d.root, "train", d.layout), list(d.fields), list(d.cond_params))
     metas = layouts.open_split(d.root, split, d.layout)
-    chunks = build_index(metas, spec, d.read_block_frames)
+    max_bytes = int(d.read_block_mb * 2**20)
+    chunks = build_index(metas, spec, d.read_block_frames, max_bytes)
     groups = _groups(chunks, spec)
     datasets = {}
     for grid, members in groups.items():
         name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
+        rows = min(d.read_block_rows, max(1, max_bytes // max(row_bytes(c.meta, spec) for c in members)))
         source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch,
-                                      d.read_block_rows, d.read_task_blocks)
+                                      rows, d.read_task_blocks)
         # As many "blocks" asked for as read tasks: otherwise Ray re-splits each task's output.
         ds = ray.data.read_datasource(source, num_cpus=d.read_cpus, override_num_blocks=source.num_reads())
         # Ray coalesces a task's yields up to 128 MiB blocks, several of which would fill a small object
-        # store; this dataset's blocks are capped at about `read_block_rows` rows instead.
+        # store; this dataset's blocks are capped at `read_block_rows` rows and `read_block_mb` instead.
         ds.context.target_max_block_size = source.block_bytes()
         datasets[name] = ds
     return SplitData(datasets, stats, sum(c.rows for c in chunks))
