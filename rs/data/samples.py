@@ -63,9 +63,9 @@ def row_bytes(meta: SimulationMeta, spec: SampleSpec) -> int:
     return 4 * H * W * (len(spec.fields) * (spec.history + spec.unroll) + int(spec.thermal))
 
 
-def rows_within(meta: SimulationMeta, spec: SampleSpec, max_bytes: int | None) -> int | None:
-    """How many of `meta`'s samples fit in `max_bytes` (at least one); None when unbounded."""
-    return None if max_bytes is None else max(1, max_bytes // row_bytes(meta, spec))
+def rows_within(meta: SimulationMeta, spec: SampleSpec, max_bytes: int) -> int:
+    """How many of `meta`'s samples fit in `max_bytes` (at least one)."""
+    return max(1, max_bytes // row_bytes(meta, spec))
 
 
 def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk: int,
@@ -87,7 +87,8 @@ def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk
             log.warning("skipping simulation: %s", err)
             skipped += 1
             continue
-        per = min(windows_per_chunk, rows_within(m, spec, max_chunk_bytes) or windows_per_chunk)
+        per = windows_per_chunk if max_chunk_bytes is None else min(windows_per_chunk,
+                                                                    rows_within(m, spec, max_chunk_bytes))
         for s in range(0, n, per):
             chunks.append(Chunk(m, s, min(s + per, n), len(chunks)))
     if skipped:

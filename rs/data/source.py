@@ -28,7 +28,7 @@ from rs.config.schema import ExperimentConfig
 from rs.data import layouts
 from rs.data.normalize import Stats, compute_stats
 from rs.data.ray_compat import wait_for_first_reservation
-from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk, row_bytes
+from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk, row_bytes, rows_within
 
 log = logging.getLogger(__name__)
 wait_for_first_reservation()
@@ -190,7 +190,7 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
     datasets = {}
     for grid, members in groups.items():
         name = split if len(groups) == 1 or grid is None else f"{split}@{grid[0]}x{grid[1]}"
-        rows = min(d.read_block_rows, max(1, max_bytes // max(row_bytes(c.meta, spec) for c in members)))
+        rows = min(d.read_block_rows, min(rows_within(c.meta, spec, max_bytes) for c in members))
         source = PhaseFieldDatasource(members, spec, stats, d.seed if shuffle else None, clock, epoch,
                                       rows, d.read_task_blocks)
         # As many "blocks" asked for as read tasks: otherwise Ray re-splits each task's output.
