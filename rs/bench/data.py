@@ -5,8 +5,10 @@ dataset with one worker per core (the way peers load). Ray: the `rs.data.source`
 normalized batches to an iterator. Throughput is samples (frames) per second at steady state: a warm-up
 pass first, then `passes` measured passes (each a fresh Ray Data execution, as every training epoch is),
 each counting samples after its first batch over the time after it, and the median pass is reported (the
-time to the first batch, which holds Ray Data's planning and task start-up, is printed beside it); peak
-RSS sums the driver and every Ray worker process, sampled every 50 ms, above what they held before.
+time to the first batch, which holds Ray Data's planning and task start-up, is printed beside it). Peak
+memory sums the driver and every Ray worker process, sampled every 50 ms during one more pass, above what
+they held before the measured passes; the sampler costs ~10-30 ms of the driver's CPU (and GIL) per sample,
+so it never runs while throughput is timed.
 """
 
 from __future__ import annotations
@@ -43,15 +45,16 @@ def _pss(pid: int) -> int:
 
 class PeakRSS:
     """Peak memory of this process, its children (DataLoader workers) and every Ray worker process while
-    the block runs, above what they held when it started (idle workers and earlier allocations are not the
-    loader's). Memory is PSS: pages of Ray's shared object store that several processes map are counted
+    the block runs (`_measure` subtracts what they held before: idle workers and earlier allocations are not
+    the loader's). Memory is PSS: pages of Ray's shared object store that several processes map are counted
     once, split between them (their RSS would count each such page once per process)."""
 
     def __init__(self):
         self.peak = 0
         self._stop = threading.Event()
 
-    def _total(self) -> int:
+    @staticmethod
+    def total() -> int:
         me = psutil.Process()
         procs = {me.pid: me}
         with contextlib.suppress(psutil.Error):
@@ -63,11 +66,10 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._total())
+            self.peak = max(self.peak, self.total())
             self._stop.wait(0.05)
 
     def __enter__(self) -> PeakRSS:
-        self.baseline = self._total()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
         return self
@@ -160,20 +162,23 @@ def ray_read(cfg_root: Path, batch_size: int) -> dict[str, float]:
 
 def _measure(fn: Callable[[], Any], passes: int) -> tuple[float, Any, int]:
     """Median wall time and result (by wall time, or by samples/s where the result has it) of `passes`
-    runs after a warm-up run, and the peak RSS over all of them."""
+    runs after a warm-up run, then the peak memory of one more run above what was held before the first."""
     import gc
 
     fn()
+    baseline = PeakRSS.total()
     runs = []
+    for _ in range(passes):
+        gc.collect()  # a finished Ray Data execution holds its blocks until its iterator is collected
+        t0 = time.perf_counter()
+        result = fn()
+        runs.append((time.perf_counter() - t0, result))
+    gc.collect()
     with PeakRSS() as rss:
-        for _ in range(passes):
-            gc.collect()  # a finished Ray Data execution holds its blocks until its iterator is collected
-            t0 = time.perf_counter()
-            result = fn()
-            runs.append((time.perf_counter() - t0, result))
+        fn()
     key = (lambda r: -r[1]["samples_per_s"]) if isinstance(runs[0][1], dict) else (lambda r: r[0])
     wall, result = sorted(runs, key=key)[len(runs) // 2]
-    return wall, result, max(rss.peak - rss.baseline, 0)
+    return wall, result, max(rss.peak - baseline, 0)
 
 
 def run(work: Path, copies: tuple[int, ...] = (2, 64), batch_size: int = 32, object_store_mb: int = 256,
