@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -23,6 +24,10 @@ for var in ("MLFLOW_TRACKING_URI", "WANDB_MODE", "RS_TRACKING_CONTEXT"):
     os.environ.pop(var, None)  # tracking is switched on by the tests that test it
 for var in [v for v in os.environ if v.startswith("RS_") and "__" in v]:
     os.environ.pop(var)  # a developer's RS_* overrides must not leak into tests
+# Scans remembered on disk (rs.data.scan_cache) stay inside this test session, never in ~/.cache.
+_CACHE = tempfile.mkdtemp(prefix="rs-test-cache-")
+os.environ["RS_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -148,3 +148,31 @@ def test_series_and_frame_datasets_are_looked_up_once_per_file_version(tmp_path:
     path.unlink()
     with pytest.raises(DataError, match=r"train\.h5: file not found"):
         layouts.LAYOUTS["A"].read_series(m, "window_offset")
+
+
+def test_scans_are_remembered_on_disk_per_file_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A scan reads every group's attributes (seconds for a thousand simulations); another process reuses
+    it from the cache directory until the file changes; a damaged entry is rescanned, never an error."""
+    from rs.data import scan_cache
+
+    monkeypatch.setenv(scan_cache.ENV, str(tmp_path / "cache"))
+    path = synthetic.write_layout_a(tmp_path / "train.h5", n_sims=3, T=6, H=8, W=8)
+    first = layouts.scan(path)
+    assert len(list((tmp_path / "cache" / "scans").glob("*.json"))) == 1
+    layouts._SCANS.clear()  # as a new process: only the disk remembers
+    real = layouts.LAYOUTS["A"].scan
+    monkeypatch.setattr(layouts.LAYOUTS["A"], "scan", lambda p: pytest.fail("scanned again"))
+    again = layouts.scan(path)
+    assert again == first and [m.params for m in again] == [m.params for m in first]
+    assert isinstance(again[0].fields, tuple) and again[0].file == str(path)
+    monkeypatch.setattr(layouts.LAYOUTS["A"], "scan", real)
+    synthetic.write_layout_a(tmp_path / "new.h5", n_sims=2, T=6, H=8, W=8).replace(path)  # rewritten
+    assert [m.key for m in layouts.scan(path)] == ["sim_0001", "sim_0002"]
+    layouts._SCANS.clear()
+    for e in (tmp_path / "cache" / "scans").glob("*.json"):
+        e.write_text("{not json")
+    assert [m.key for m in layouts.scan(path)] == ["sim_0001", "sim_0002"]  # damaged: scanned again
+    layouts._SCANS.clear()
+    monkeypatch.setenv(scan_cache.ENV, "")  # off
+    shutil.rmtree(tmp_path / "cache")
+    assert len(layouts.scan(path)) == 2 and not (tmp_path / "cache").exists()

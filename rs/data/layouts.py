@@ -7,7 +7,7 @@ from types import ModuleType
 
 import numpy as np
 
-from rs.data import layout_a, layout_b
+from rs.data import layout_a, layout_b, scan_cache
 from rs.data.meta import DataError, SimulationMeta, file_key, h5open
 
 LAYOUTS: dict[str, ModuleType] = {"A": layout_a, "B": layout_b}
@@ -30,16 +30,21 @@ _SCANS: dict[tuple, list[SimulationMeta]] = {}
 
 def scan(path: str | Path, layout: str = "auto") -> list[SimulationMeta]:
     """Typed metadata of every simulation in one file; h5py objects never leave this call. Remembered per
-    file version: reading thousands of HDF5 attributes costs seconds, and every split and epoch asks."""
+    file version, in this process and on disk (`rs.data.scan_cache`): reading thousands of HDF5 attributes
+    costs seconds, and every split, epoch and process asks."""
     try:
         key: tuple = (*file_key(path), layout)
     except OSError:
         raise DataError(f"{path}: file not found") from None
     if key not in _SCANS:
-        chosen = sniff(path) if layout == "auto" else layout
-        if chosen not in LAYOUTS:
-            raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
-        _SCANS[key] = LAYOUTS[chosen].scan(path)
+        metas = scan_cache.load(path, layout)
+        if metas is None:
+            chosen = sniff(path) if layout == "auto" else layout
+            if chosen not in LAYOUTS:
+                raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
+            metas = LAYOUTS[chosen].scan(path)
+            scan_cache.store(path, layout, metas)
+        _SCANS[key] = metas
     return list(_SCANS[key])
 
 
