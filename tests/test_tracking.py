@@ -222,3 +222,29 @@ def test_server_dies_mid_run_training_finishes_and_sync_sends_the_rest(tmp_path,
         assert run.info.status == "FINISHED" and "best_val_rel_l2" in run.data.metrics
     finally:
         server.stop()
+
+
+def test_background_connect_logs_like_a_direct_one_and_raises_its_error_at_first_use(tmp_path, monkeypatch):
+    """Rank 0 connects in a thread (MLflow's import and store cost seconds before its first step): events
+    then arrive as before, and a backend that cannot be built fails at the first event, not silently."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    cfg = _cfg(tmp_path, "tracking.mlflow.experiment=background")
+    driver = tracking.open_run(cfg, cfg.run_dir)
+    driver.close()
+    worker = tracking.attach(None, cfg, background=True)
+    assert worker.enabled  # known from the record, without waiting for the thread
+    for step in range(3):
+        worker.log_metrics({"train_loss_step": 1.0 / (step + 1)}, step)
+    worker.close()
+    history = _client(f"sqlite:///{tmp_path}/mlflow.db").get_metric_history(driver.run_ids["mlflow"], "train_loss_step")
+    assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+
+    from rs.tracking import mlflow_backend
+
+    def broken(self, rec):
+        raise RuntimeError("mlflow cannot start here")
+
+    monkeypatch.setattr(mlflow_backend.MlflowBackend, "__init__", broken)
+    worker = tracking.attach(None, cfg, background=True)
+    with pytest.raises(RuntimeError, match="mlflow cannot start here"):
+        worker.log_metrics({"train_loss_step": 0.1}, 3)

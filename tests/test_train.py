@@ -137,9 +137,17 @@ def test_driver_killed_then_same_command_resumes(data_root, tmp_path):
     assert "best val_rel_l2" in again.stdout
 
 
-def test_gpu_workers_on_a_cluster_without_gpus_fail_at_once(data_root, tmp_path, ray_session):
+def test_gpu_workers_on_a_cluster_without_gpus_fail_at_once(data_root, tmp_path, ray_session, monkeypatch):
+    """...and the tracking run, opened beside Ray's start, is ended as FAILED rather than left running."""
+    from mlflow import MlflowClient
+
     from rs.train.api import fit
 
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert ray_session.get("GPU", 0) == 0
     with pytest.raises(RsError, match=r"train\.use_gpu is set but the Ray cluster has no GPUs"):
         fit(REPO / "configs/train/debug.yaml", cfg_args(data_root, tmp_path, "train.use_gpu=true"))
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("rs").experiment_id])
+    assert run.info.status == "FAILED"

@@ -1,6 +1,6 @@
 """Experiment tracking (MLflow, W&B): the only package that imports either. See `context`."""
 
-from rs.tracking.context import TrackingContext, attach, descriptor_tags, open_run, sync
+from rs.tracking.context import OpeningRun, TrackingContext, attach, descriptor_tags, open_run, sync
 from rs.tracking.record import ENV, Record
 
-__all__ = ["ENV", "Record", "TrackingContext", "attach", "descriptor_tags", "open_run", "sync"]
+__all__ = ["ENV", "OpeningRun", "Record", "TrackingContext", "attach", "descriptor_tags", "open_run", "sync"]

@@ -9,9 +9,11 @@ is a no-op. A backend that fails is never fatal: one warning, then its events go
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +27,57 @@ log = logging.getLogger(__name__)
 class TrackingContext:
     """Time series, summary scalars, params, tags, tables, images and files, to every live backend."""
 
-    def __init__(self, record: Record | None, config: dict[str, Any] | None = None):
+    def __init__(self, record: Record | None, config: dict[str, Any] | None = None, *, background: bool = False):
+        """`background` connects in a thread, joined at the first event: importing MLflow and opening its
+        store take seconds that a worker's first optimizer step need not wait for."""
         self.record = record
-        self.backends: list[Any] = []
+        self._config = config
+        self._backends: list[Any] = []
+        self._connecting: threading.Thread | None = None
+        self._connect_error: BaseException | None = None
         if record is None:
             return
-        if record.mlflow is not None:
+        if background:
+            self._connecting = threading.Thread(target=self._connect_and_warm, daemon=True, name="rs-tracking")
+            self._connecting.start()
+        else:
+            self._connect()
+
+    def _connect(self) -> None:
+        assert self.record is not None
+        if self.record.mlflow is not None:
             from rs.tracking.mlflow_backend import MlflowBackend
 
-            self.backends.append(MlflowBackend(record.mlflow))
-        if record.wandb is not None:
+            self._backends.append(MlflowBackend(self.record.mlflow))
+        if self.record.wandb is not None:
             from rs.tracking.wandb_backend import WandbBackend
 
-            self.backends.append(WandbBackend(record.wandb, config, record.tags))
+            self._backends.append(WandbBackend(self.record.wandb, self._config, self.record.tags))
+
+    def _connect_and_warm(self) -> None:
+        try:
+            self._connect()
+        except BaseException as err:  # raised where the backends are first needed, as without the thread
+            self._connect_error = err
+            return
+        for b in self._backends:
+            with contextlib.suppress(Exception):  # an unreachable backend is handled (buffered) at first use
+                getattr(b, "warm", lambda: None)()
+
+    @property
+    def backends(self) -> list[Any]:
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+            if self._connect_error is not None:
+                err, self._connect_error = self._connect_error, None
+                raise err
+        return self._backends
 
     @property
     def enabled(self) -> bool:
-        return bool(self.backends)
+        r = self.record
+        return r is not None and (r.mlflow is not None or r.wandb is not None)
 
     @property
     def run_ids(self) -> dict[str, str | None]:
@@ -148,8 +184,9 @@ def data_fingerprint(cfg: ExperimentConfig) -> str:
 
 
 def open_run(cfg: ExperimentConfig, run_dir: Path, kind: str = "train", *, name: str | None = None,
-             group: str | None = None, parent_run_id: str | None = None) -> TrackingContext:
-    """The driver's context: continue the runs in `run_dir/tracking.json`, or start them."""
+             group: str | None = None, parent_run_id: str | None = None, export_env: bool = True) -> TrackingContext:
+    """The driver's context: continue the runs in `run_dir/tracking.json`, or start them; `export_env` puts
+    the record's path in $RS_TRACKING_CONTEXT for subprocesses."""
     run_dir = Path(run_dir)
     tags = descriptor_tags(cfg, kind)
     existing = (run_dir / "tracking.json").exists()
@@ -174,17 +211,54 @@ def open_run(cfg: ExperimentConfig, run_dir: Path, kind: str = "train", *, name:
                 print(f"[rs] warning: tracking backend {b.name} unreachable at start ({reason}); buffering to "
                       f"{buffer.pending}; replay with `rs tracking sync {run_dir}`", flush=True)
     record.save()
-    os.environ[ENV] = str(record.path)
+    if export_env:
+        os.environ[ENV] = str(record.path)
     return ctx
 
 
-def attach(path: str | Path | None = None, cfg: ExperimentConfig | None = None) -> TrackingContext:
-    """Another process's context on the pipeline's runs (`path` or $RS_TRACKING_CONTEXT); no-op if none."""
+class OpeningRun:
+    """`open_run` in a thread, so a driver's tracking start (MLflow's import and store: 1.5-4 s on 2 cores)
+    overlaps its Ray start; `result()` joins it, raises what it raised, and exports the record's path (from
+    the calling thread: processes that start meanwhile do not see it half-way)."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, kind: str = "train", **kwargs: Any):
+        self._ctx: TrackingContext | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, args=(cfg, run_dir, kind), kwargs=kwargs, daemon=True,
+                                        name="rs-tracking-open")
+        self._thread.start()
+
+    def _open(self, cfg: ExperimentConfig, run_dir: Path, kind: str, **kwargs: Any) -> None:
+        try:
+            self._ctx = open_run(cfg, run_dir, kind, export_env=False, **kwargs)
+        except BaseException as err:
+            self._error = err
+
+    def result(self) -> TrackingContext:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._ctx is not None
+        if self._ctx.enabled and self._ctx.record is not None:
+            os.environ[ENV] = str(self._ctx.record.path)
+        return self._ctx
+
+    def fail(self) -> None:
+        """The pipeline did not start: end its runs as FAILED (nothing to do if opening them failed too)."""
+        with contextlib.suppress(Exception):
+            self.result().close("FAILED")
+
+
+def attach(path: str | Path | None = None, cfg: ExperimentConfig | None = None, *,
+           background: bool = False) -> TrackingContext:
+    """Another process's context on the pipeline's runs (`path` or $RS_TRACKING_CONTEXT); no-op if none.
+    `background`: connect in a thread (see `TrackingContext`)."""
     path = path or os.environ.get(ENV)
     if not path or not Path(path).exists():
         return TrackingContext(None)
     record = Record.load(path)
-    return TrackingContext(record, {k: v["value"] for k, v in provenance(cfg).items()} if cfg else None)
+    config = {k: v["value"] for k, v in provenance(cfg).items()} if cfg else None
+    return TrackingContext(record, config, background=background)
 
 
 def _flush_pending(record: Record) -> None:

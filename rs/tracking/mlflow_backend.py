@@ -45,6 +45,11 @@ class MlflowBackend:
         self.rec.run_id = run.info.run_id
         return self.rec.run_id
 
+    def warm(self) -> None:
+        """Open the store now (a sqlite store checks its schema, a server answers its first request)."""
+        if self.rec.run_id:
+            self.client.get_run(self.rec.run_id)
+
     def reopen(self) -> None:
         """A resumed pipeline marks its run running again."""
         if self.rec.run_id:

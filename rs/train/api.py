@@ -75,30 +75,38 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     if isinstance(config, ExperimentConfig) and overrides:
         raise RsError("overrides apply to a config path; pass a path or apply them with load_config")
     t = cfg.train
-    ensure_ray(cfg)  # sets the Ray environment before Ray is imported
-    import ray
-    import ray.train
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from rs import tracking
-    from rs.data import layouts
-    from rs.data.normalize import delta_std
-    from rs.data.source import EpochClock, build_split
-    from rs.train import checkpoint as ckpt
-    from rs.train.loop import train_fn_per_worker
 
-    _check_budget(cfg, ray.cluster_resources())
-    check_run_storage(t.storage_path, cfg.cluster.shared_storage)
-    _write_run_files(cfg)
-    tctx = tracking.open_run(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
+    # The tracking runs open beside Ray's start (MLflow's import and store take seconds); a start that fails
+    # below ends them as FAILED.
+    opening = tracking.OpeningRun(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
+    try:
+        ensure_ray(cfg)  # sets the Ray environment before Ray is imported
+        import ray
+        import ray.train
+        from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        from rs.data import layouts
+        from rs.data.normalize import delta_std
+        from rs.data.source import EpochClock, build_split
+        from rs.train import checkpoint as ckpt
+        from rs.train.loop import train_fn_per_worker
+
+        _check_budget(cfg, ray.cluster_resources())
+        check_run_storage(t.storage_path, cfg.cluster.shared_storage)
+        _write_run_files(cfg)
+        clock = EpochClock.remote()
+        train = build_split(cfg, "train", clock=clock)
+        val = build_split(cfg, "val", train.stats, shuffle=False)
+        delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats,
+                          cfg.data.stride, align=cfg.data.align_window)
+    except BaseException:
+        opening.fail()
+        raise
+    tctx = opening.result()
     tctx.log_config(cfg)
     tctx.close()  # the driver's part until training ends; rank 0 logs the epochs into the same runs
-    clock = EpochClock.remote()
-    train = build_split(cfg, "train", clock=clock)
-    val = build_split(cfg, "val", train.stats, shuffle=False)
-    delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats, cfg.data.stride,
-                      align=cfg.data.align_window)
     world = max(t.num_workers, 1)
     steps = math.ceil(train.samples / world / t.batch_size)
     steps = min(steps, t.max_steps_per_epoch) if t.max_steps_per_epoch else steps

@@ -62,6 +62,10 @@ def _build(config: dict[str, Any], cfg: Any, ray_epoch: int) -> Worker:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     t = cfg.train
+    # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json, connecting in a
+    # thread while the model is built and the first steps run (MLflow's import and store take seconds).
+    tctx = (tracking.attach(config.get("tracking"), cfg, background=True) if rank == 0
+            else tracking.TrackingContext(None))
     torch.manual_seed(t.seed + rank)
     family = FAMILIES[t.model_family](cfg)
     device = worker_device(t.use_gpu)
@@ -84,8 +88,6 @@ def _build(config: dict[str, Any], cfg: Any, ray_epoch: int) -> Worker:
         print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step}", flush=True)
     if world > 1:
         model = ray.train.torch.prepare_model(model)
-    # Only rank 0 logs; its context continues the pipeline's runs named in tracking.json.
-    tctx = tracking.attach(config.get("tracking"), cfg) if rank == 0 else tracking.TrackingContext(None)
     return Worker(cfg, rank, world, family, model, torch.compile(model) if t.compile else model, ema, opt, sched,
                   progress, tctx, device)
 
