@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from rs.data.meta import SimulationMeta, file_key
@@ -64,15 +65,20 @@ def store(path: str | Path, layout: str, metas: list[SimulationMeta]) -> None:
     if entry is None:
         return
     rows = [{k: v for k, v in dataclasses.asdict(m).items() if k != "file"} for m in metas]
-    tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+    tmp: Path | None = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(rows))
+        # A unique temporary name: processes on several nodes may share the cache directory (and pids).
+        fd, name = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.stem}.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "w") as f:
+            json.dump(rows, f)
         tmp.replace(entry)
         _prune(entry.parent)
     except OSError as err:
         log.debug("scan cache %s not written (%s)", entry, err)
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _prune(d: Path) -> None:
