@@ -33,17 +33,18 @@ def scan(path: str | Path, layout: str = "auto") -> list[SimulationMeta]:
     file version, in this process and on disk (`rs.data.scan_cache`): reading thousands of HDF5 attributes
     costs seconds, and every split, epoch and process asks."""
     try:
-        key: tuple = (*file_key(path), layout)
+        version = file_key(path)
     except OSError:
         raise DataError(f"{path}: file not found") from None
+    key: tuple = (*version, layout)
     if key not in _SCANS:
-        metas = scan_cache.load(path, layout)
+        metas = scan_cache.load(path, layout, version)
         if metas is None:
             chosen = sniff(path) if layout == "auto" else layout
             if chosen not in LAYOUTS:
                 raise DataError(f"{path}: unknown layout {layout!r}; use auto, A or B")
             metas = LAYOUTS[chosen].scan(path)
-            scan_cache.store(path, layout, metas)
+            scan_cache.store(path, layout, version, metas)
         _SCANS[key] = metas
     return list(_SCANS[key])
 

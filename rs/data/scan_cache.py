@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from rs.data.meta import SimulationMeta, file_key
+from rs.data.meta import SimulationMeta
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,18 @@ def cache_dir() -> Path | None:
     return Path(base) / "rs" / "scans"
 
 
-def _entry(path: str | Path, layout: str) -> Path | None:
+def _entry(path: str | Path, layout: str, version: tuple[str, int, int, int]) -> Path | None:
     d = cache_dir()
     if d is None:
         return None
-    _, ino, size, mtime = file_key(path)
+    _, ino, size, mtime = version
     ident = f"{VERSION}:{Path(path).resolve()}:{ino}:{size}:{mtime}:{layout}"
     return d / f"{hashlib.sha256(ident.encode()).hexdigest()[:32]}.json"
 
 
-def load(path: str | Path, layout: str) -> list[SimulationMeta] | None:
-    """The remembered scan of this version of `path`, or None."""
-    entry = _entry(path, layout)
+def load(path: str | Path, layout: str, version: tuple[str, int, int, int]) -> list[SimulationMeta] | None:
+    """The remembered scan of `path` at `version` (`rs.data.meta.file_key`), or None."""
+    entry = _entry(path, layout, version)
     if entry is None or not entry.is_file():
         return None
     try:
@@ -60,8 +60,8 @@ def load(path: str | Path, layout: str) -> list[SimulationMeta] | None:
         return None
 
 
-def store(path: str | Path, layout: str, metas: list[SimulationMeta]) -> None:
-    entry = _entry(path, layout)
+def store(path: str | Path, layout: str, version: tuple[str, int, int, int], metas: list[SimulationMeta]) -> None:
+    entry = _entry(path, layout, version)
     if entry is None:
         return
     rows = [{k: v for k, v in dataclasses.asdict(m).items() if k != "file"} for m in metas]
