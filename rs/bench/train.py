@@ -214,6 +214,9 @@ def table(r: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     start = time.time()
+    from rs.cluster.startup import pause_gc_during_imports
+
+    pause_gc_during_imports()  # as `rs train` does
     side, cfg_path, extra, n = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
     result = _local(cfg_path, extra, n, start) if side == "local" else _ray_side(cfg_path, extra, start)
     print(json.dumps(result))

@@ -40,6 +40,9 @@ app.add_typer(cluster_cmd.app, name="cluster")
 
 
 def main() -> None:
+    from rs.cluster.startup import pause_gc_during_imports
+
+    pause_gc_during_imports()  # the commands import torch and Ray lazily, with collection paused
     try:
         app()
     except RsError as err:

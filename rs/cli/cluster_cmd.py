@@ -43,6 +43,7 @@ def _slurm_command(submit: bool):
         ip_interface: Annotated[str | None, Opt(help="Network interface Ray binds to, e.g. ib0 or hsn0.")] = None,
         dashboard_host: Annotated[str | None, Opt(help="Dashboard bind address (default: the head's IP).")] = None,
         sbatch_opt: Annotated[list[str] | None, Opt("--sbatch", help="Extra #SBATCH option; repeatable.")] = None,
+        fast_worker_start: Annotated[bool, Opt(help="Workers import with garbage collection paused.")] = True,
         out: Annotated[Path | None, Opt(help="Write the script here (render prints it otherwise).")] = None,
         wait: Annotated[bool, Opt(help="submit, cluster mode: wait until Ray is up and print its address.")] = True,
         timeout: Annotated[float, Opt(help="submit --wait: seconds to wait for Ray.")] = 900.0,
@@ -56,7 +57,7 @@ def _slurm_command(submit: bool):
             mem=mem, partition=partition, account=account, time=time, job_name=job_name, command=command or [],
             workdir=workdir, state_dir=state_dir, venv=venv, modules=module or [], setup=setup or [],
             storage_path=storage_path, shared_storage=shared_storage, ip_interface=ip_interface,
-            dashboard_host=dashboard_host, sbatch_extra=sbatch_opt or [],
+            dashboard_host=dashboard_host, sbatch_extra=sbatch_opt or [], fast_worker_start=fast_worker_start,
         ).resolved()
         if not submit:
             if out is None:

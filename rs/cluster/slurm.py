@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from rs.cluster.env import IDLE_WORKER_KEEP_MS
+from rs.cluster.startup import hook_env
 from rs.cluster.storage import require_shared_storage
 from rs.errors import RsError
 
@@ -55,6 +56,7 @@ class SlurmSpec:
     start_timeout_s: int = 300
     signal_lead_s: int = 120
     drain_s: int = 0
+    fast_worker_start: bool = True  # workers import with GC paused (rs.cluster.startup)
 
     def resolved(self) -> SlurmSpec:
         spec = SlurmSpec(**{**self.__dict__})
@@ -101,7 +103,7 @@ def render(spec: SlurmSpec) -> str:
     env.filters["q"] = lambda value: shlex.quote(str(value))
     values = {**spec.__dict__, "command": shlex.join(spec.command), "port_min": PORT_MIN,
               "port_slots": PORT_SLOTS, "port_span": PORT_SPAN, "worker_ports": WORKER_PORTS,
-              "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS}
+              "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS, "worker_env": hook_env(spec.fast_worker_start)}
     return env.get_template(TEMPLATES[spec.mode]).render(**values)
 
 

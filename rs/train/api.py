@@ -52,6 +52,10 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     # Train's PreemptionWatcher (one more actor process at every start, ~0.5 s of time-to-first-step on 2
     # cores) watches for node drains, which a Ray started here never has; the driver's value reaches Train.
     os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
+    from rs.cluster.startup import hook_env
+
+    for key, value in hook_env(cfg.cluster.fast_worker_start).items():  # the raylet passes it to its workers
+        os.environ.setdefault(key, value)
     ray.init(**kwargs)
 
 
