@@ -47,3 +47,49 @@ def test_slurm_templates_export_the_hook_unless_turned_off(tmp_path):
     assert f"={WORKER_HOOK}\n" in slurm.render(spec)
     spec.fast_worker_start = False
     assert WORKER_HOOK not in slurm.render(spec)
+
+
+WARM_PROBE = '''
+def record(batch):  # a Ray Data task of the split coordinator: which process, and was the reader imported?
+    import os, sys
+    import numpy as np
+    n = len(batch["id"])
+    return {"pid": np.full(n, os.getpid()), "warm": np.full(n, "rs.data.source" in sys.modules)}
+
+def loop(config):
+    import json, ray.train
+    rows = [(int(p), bool(w)) for b in ray.train.get_dataset_shard("train").iter_batches(batch_size=None)
+            for p, w in zip(b["pid"], b["warm"])]
+    with open(config["out"], "w") as fh:
+        json.dump(rows, fh)
+'''
+
+
+def test_first_read_of_a_train_run_takes_the_warmed_process(ray_session, tmp_path, monkeypatch):
+    """The warmed process has exactly the environment Train gives its split coordinator's reads, so the
+    first read runs in it, with the reader already imported."""
+    import json
+
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from rs.cluster.startup import train_env_vars, warm_data_workers
+
+    # A value Train propagates to its controller: this test's environment then matches no idle process left
+    # by earlier tests, only the one warmed here.
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "1.75")
+    assert train_env_vars()["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.75"
+    [ref] = warm_data_workers(1)
+    warm_pid = ray.get(ref, timeout=120)
+    ns: dict = {}
+    exec(WARM_PROBE, ns)  # plain functions, shipped to the workers by value
+    ds = ray.data.range(8, override_num_blocks=1).map_batches(ns["record"])
+    TorchTrainer(ns["loop"], train_loop_config={"out": str(tmp_path / "rows.json")},
+                 scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": 0.5}),
+                 datasets={"train": ds}, run_config=RunConfig(name="warm", storage_path=str(tmp_path / "runs"))
+                 ).fit()
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert len(rows) == 8
+    assert {pid for pid, _ in rows} == {warm_pid}, "the read ran in a new process, not the warmed one"
+    assert all(warm for _, warm in rows)

@@ -156,7 +156,8 @@ class ClusterConfig(Section):
     object_store_mb: int | None = F(None, "Object store of a local Ray (None = Ray's default)", ge=64)
     temp_dir: str | None = F(None, "Short node-local Ray temp dir (socket paths must stay ≤ 107 bytes)")
     fast_worker_start: bool = F(True, "Workers of a Ray that rs starts (locally or on Slurm) import with garbage "
-                                "collection paused, then freeze what they imported (rs.cluster.startup)")
+                                "collection paused, then freeze what they imported; a training run starts its first "
+                                "read's process early (rs.cluster.startup)")
     shared_storage: bool | None = F(
         None, "Is train.storage_path shared by all nodes? (None = tell from its filesystem type)"
     )

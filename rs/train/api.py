@@ -86,6 +86,10 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     opening = tracking.OpeningRun(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
     try:
         ensure_ray(cfg)  # sets the Ray environment before Ray is imported
+        if t.num_workers > 0 and cfg.cluster.fast_worker_start:
+            from rs.cluster.startup import warm_data_workers
+
+            warm_data_workers(1)  # starts while the splits are planned; the first epoch's first read takes it
         import ray
         import ray.train
         from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
