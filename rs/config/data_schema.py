@@ -116,8 +116,9 @@ class DataConfig(Section):
     read_block_mb: float = F(16.0, "Most MB of samples per read chunk and per Ray Data block: larger grids get "
                              "fewer windows per chunk and rows per block, so read memory stays bounded",
                              gt=0.0, le=65536.0)
-    read_task_blocks: int = F(8, "Most blocks one read task yields: long tasks amortize Ray Data's per-task "
-                              "scheduling cost (~0.1 s here)", ge=1, le=10_000)
+    read_task_blocks: int = F(64, "Most blocks one read task yields: long tasks amortize Ray Data's per-task "
+                              "scheduling cost (~0.1 s here); a split still gets two read tasks per cluster CPU "
+                              "when it has the rows", ge=1, le=10_000)
     read_cpus: float = F(1.0, "CPUs reserved per Ray Data read task (fractions run more reads at once)",
                          gt=0.0, le=64.0)
     generate: GenerateConfig = GenerateConfig()

@@ -89,7 +89,7 @@ def _block(group: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed:
 
 class PhaseFieldDatasource(Datasource):
     def __init__(self, chunks: list[Chunk], spec: SampleSpec, stats: Stats, seed: int | None,
-                 clock: Any = None, epoch: int = 0, block_rows: int = 256, task_blocks: int = 8):
+                 clock: Any = None, epoch: int = 0, block_rows: int = 256, task_blocks: int = 64):
         super().__init__()
         self.chunks, self.spec, self.stats, self.seed = chunks, spec, stats, seed
         self.clock, self.fixed_epoch = clock, epoch
