@@ -74,13 +74,14 @@ def test_first_read_of_a_train_run_takes_the_warmed_process(ray_session, tmp_pat
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from rs.cluster.startup import train_env_vars, warm_data_workers
+    from rs.cluster.startup import train_env_vars, warm_data_worker
 
     # A value Train propagates to its controller: this test's environment then matches no idle process left
     # by earlier tests, only the one warmed here.
     monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "1.75")
     assert train_env_vars()["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] == "1.75"
-    [ref] = warm_data_workers(1)
+    ref = warm_data_worker()
+    assert ref is not None
     warm_pid = ray.get(ref, timeout=120)
     ns: dict = {}
     exec(WARM_PROBE, ns)  # plain functions, shipped to the workers by value

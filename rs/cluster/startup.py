@@ -8,7 +8,7 @@ turns collection off until the process has imported nothing new for `quiet_s`, t
 A Ray worker runs it as its process setup hook (`hook_env`: a local Ray started by
 `rs.train.api.ensure_ray`, and the Slurm templates' `ray start`).
 
-`warm_data_workers` starts the process of a training run's first read early, in the environment Ray Train
+`warm_data_worker` starts the process of a training run's first read early, in the environment Ray Train
 gives its split coordinator.
 """
 
@@ -18,6 +18,7 @@ import gc
 import sys
 import threading
 import time
+from typing import Any
 
 WORKER_HOOK = "rs.cluster.startup.worker_setup"
 _started = False
@@ -89,16 +90,16 @@ def _import_reader() -> int:
     return os.getpid()
 
 
-def warm_data_workers(n: int) -> list:
-    """Start `n` worker processes in the environment Train's split coordinator reads in, with the reader
+def warm_data_worker() -> Any:
+    """Start one worker process in the environment Train's split coordinator reads in, with the reader
     imported, left idle. The coordinator's read tasks inherit the controller's `runtime_env`, so they never
     take a process the job started with its own; without one ready, the first epoch's first read waits for a
     process to start and import (~2 s on 2 cores, on the path to the first step). Started while the driver
-    plans the splits, when one core is idle. Returns the tasks' refs (each gives its process id)."""
+    plans the splits, when one core is idle. Returns the task's ref (it gives the process id), or None where
+    Ray differs."""
     env = train_env_vars()
-    if env is None or n <= 0:
-        return []
+    if env is None:
+        return None
     import ray
 
-    task = ray.remote(num_cpus=0)(_import_reader).options(runtime_env={"env_vars": env})
-    return [task.remote() for _ in range(n)]
+    return ray.remote(num_cpus=0)(_import_reader).options(runtime_env={"env_vars": env}).remote()

@@ -87,9 +87,9 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     try:
         ensure_ray(cfg)  # sets the Ray environment before Ray is imported
         if t.num_workers > 0 and cfg.cluster.fast_worker_start:
-            from rs.cluster.startup import warm_data_workers
+            from rs.cluster.startup import warm_data_worker
 
-            warm_data_workers(1)  # starts while the splits are planned; the first epoch's first read takes it
+            warm_data_worker()  # starts while the splits are planned; the first epoch's first read takes it
         import ray
         import ray.train
         from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
