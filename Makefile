@@ -10,7 +10,6 @@ TORCH_INDEX_URL ?=
 TORCH_SPEC := torch==2.13.0
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
-export RAY_AUTH_MODE ?= token
 export HDF5_USE_FILE_LOCKING ?= FALSE
 
 .PHONY: demo test lint lock clean-venv bytecode

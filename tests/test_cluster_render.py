@@ -99,3 +99,25 @@ def test_bad_shapes_are_clear_errors(tmp_path):
         slurm.render(slurm.SlurmSpec(mode="cluster", workdir=tmp_path, command=["rs", "train", "x.yaml"]))
     with pytest.raises(RsError, match="nodes and CPUs must be"):
         slurm.render(slurm.SlurmSpec(nodes=0, workdir=tmp_path))
+
+
+EXAMPLE = ["--nodes", "4", "--gpus-per-node", "4", "--cpus-per-node", "32", "--mem", "320G", "--partition", "gpu",
+           "--account", "project_2001234", "--time", "12:00:00", "--workdir", "/scratch/project_2001234/rs",
+           "--venv", "/scratch/project_2001234/rs/.venv", "--module", "pytorch/2.13", "--shared-storage",
+           "--ip-interface", "ib0"]
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("ray-cluster-4x4gpu.sbatch", []),
+    ("ray-oneshot-4x4gpu.sbatch", ["--mode", "oneshot", "--job-name", "rs-tune", "--", "rs", "tune",
+                                   "configs/tune/debug.yaml", "--set", "train.use_gpu=true"]),
+])
+def test_committed_examples_are_what_the_templates_render(name, extra):
+    """The examples users read (and the README's copy) are re-rendered whenever a template changes."""
+    proc = subprocess.run([sys.executable, "-m", "rs", "cluster", "slurm", "render", *EXAMPLE, *extra], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout == (REPO / "clusters/slurm/examples" / name).read_text(), \
+        f"re-render clusters/slurm/examples/{name}: rs cluster slurm render {' '.join(EXAMPLE + extra)}"
+    if name.startswith("ray-cluster"):
+        readme = (REPO / "README.md").read_text()
+        assert proc.stdout.strip() in readme, "the README's copy of the rendered cluster script is stale"

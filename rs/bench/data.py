@@ -184,6 +184,7 @@ def _measure(fn: Callable[[], Any], passes: int) -> tuple[float, Any, int]:
 def run(work: Path, copies: tuple[int, ...] = (2, 64), batch_size: int = 32, object_store_mb: int = 256,
         passes: int = 3) -> dict:
     """Generate the debug dataset once, then measure every loader at each size and compression."""
+    from rs.cluster import auth
     from rs.cluster.env import apply_ray_env
 
     apply_ray_env()
@@ -196,6 +197,7 @@ def run(work: Path, copies: tuple[int, ...] = (2, 64), batch_size: int = 32, obj
         cfg = load_config(Path(__file__).resolve().parents[2] / "configs/data/debug.yaml", env={})
         generate(cfg.data.generate, src, cfg.data.fields)
     if not ray.is_initialized():
+        auth.for_new_cluster()
         ray.init(num_cpus=os.cpu_count(), object_store_memory=object_store_mb * 1024**2, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     out: dict[str, Any] = {"machine": machine(), "batch_size": batch_size, "object_store_mb": object_store_mb,

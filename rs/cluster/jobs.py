@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from rs.cluster import auth
 from rs.cluster.env import apply_ray_env
 from rs.errors import RsError
 
@@ -59,6 +60,8 @@ def load_runtime_env(path: Path | None, *, working_dir: Path | None = None,
 def client(address: str | None = None):
     """A JobSubmissionClient for `address`, else RAY_API_SERVER_ADDRESS / RAY_ADDRESS (Ray's own order)."""
     apply_ray_env()
+    auth.for_joining()
+    from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     if not (address or os.environ.get("RAY_API_SERVER_ADDRESS") or os.environ.get("RAY_ADDRESS")):
@@ -66,6 +69,10 @@ def client(address: str | None = None):
                       "RAY_API_SERVER_ADDRESS (a Slurm cluster's address file sets it: source .rs-slurm/ray-JOB.env)")
     try:
         return JobSubmissionClient(address)
+    except AuthenticationError:
+        raise RsError(f"the Ray job server at {address or 'RAY_API_SERVER_ADDRESS/RAY_ADDRESS'} refused this "
+                      f"process's token ({auth.token_source() or 'none found'}): it uses token authentication; "
+                      f"{auth.HOW_TO}") from None
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise RsError(f"cannot reach the Ray job server at {address or 'RAY_API_SERVER_ADDRESS/RAY_ADDRESS'}: "
                       f"{err}") from None

@@ -151,7 +151,8 @@ class SlurmConfig(Section):
 
 class ClusterConfig(Section):
     address: str | None = F(None, "Ray address to join (RAY_ADDRESS wins; None = start a local Ray)")
-    auth_mode: Literal["token", "disabled"] = F("token", "RAY_AUTH_MODE set for every Ray process")
+    auth_mode: Literal["token", "disabled"] = F("token", "RAY_AUTH_MODE of a Ray that rs starts (a token is made "
+                                                "first); a cluster rs joins keeps its own mode")
     num_cpus: int | None = F(None, "Logical CPUs of a local Ray (None = this machine's)", ge=1)
     object_store_mb: int | None = F(None, "Object store of a local Ray (None = Ray's default)", ge=64)
     temp_dir: str | None = F(None, "Short node-local Ray temp dir (socket paths must stay ≤ 107 bytes)")

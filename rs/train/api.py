@@ -31,16 +31,22 @@ PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
 
 def ensure_ray(cfg: ExperimentConfig) -> None:
-    """Join RAY_ADDRESS / cluster.address, keep a Ray the caller started, or start a local one."""
-    apply_ray_env(cfg.cluster.auth_mode)
+    """Join RAY_ADDRESS / cluster.address, keep a Ray the caller started, or start a local one. Token auth
+    is on for a Ray started here; a joined cluster's own mode is followed (`rs.cluster.auth`)."""
+    from rs.cluster import auth
+
+    apply_ray_env()
+    address = os.environ.get("RAY_ADDRESS") or cfg.cluster.address
     import ray
 
     if ray.is_initialized():
         return
-    address = os.environ.get("RAY_ADDRESS") or cfg.cluster.address
     if address:
+        auth.for_joining()
+        auth.check_gcs(address)
         ray.init(address=address, log_to_driver=True)
         return
+    auth.for_new_cluster(cfg.cluster.auth_mode)
     # The dashboard carries the State API, which Train V2 needs to free the placement groups of finished
     # runs (without it a sweep's next trial waits forever for CPUs); bound to loopback.
     kwargs: dict[str, Any] = {"num_cpus": cfg.cluster.num_cpus or os.cpu_count(), "include_dashboard": True,
