@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
+import yaml
 
-from rs.data.meta import DataError, SimulationMeta, attr_list, h5open, h5reader
+from rs.data.meta import DataError, SimulationMeta, attr_list, file_key, h5open, h5reader
 
 
 def is_layout_b(f: h5py.File) -> bool:
@@ -105,3 +108,59 @@ def split_files(root: Path, split: str) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.suffix in (".hdf5", ".h5"))
     single = root / f"{split}.hdf5"
     return [single] if single.is_file() else []
+
+
+STATS_FILE = "stats.yaml"
+_WITH_STATS: dict[tuple, list[SimulationMeta]] = {}
+
+
+def stats_file(path: str | Path) -> Path | None:
+    """The Well keeps per-field means/stds over train in `<dataset>/stats.yaml`, beside `data/<split>/`; a root
+    holding the split folders directly may keep it beside them."""
+    split_dir = Path(path).resolve().parent
+    candidates = [split_dir.parent / STATS_FILE]
+    if split_dir.parent.name == "data":
+        candidates.append(split_dir.parent.parent / STATS_FILE)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _load_stats(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DataError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); fix it or remove it to compute "
+                        "statistics from the train split") from None
+    if not isinstance(loaded, dict) or not all(isinstance(loaded.get(k), dict) for k in ("mean", "std")):
+        raise DataError(f"{path}: expected The Well's stats.yaml (mappings `mean` and `std` of field name to "
+                        "value); fix it or remove it to compute statistics from the train split")
+    return loaded
+
+
+def _channel_value(stats: dict[str, Any], which: str, field: str, comp: int | None, where: Path) -> float:
+    if field not in stats[which]:
+        raise DataError(f"{where}: no {which} for field {field!r}; add it, or remove {STATS_FILE} to compute "
+                        "statistics from the train split")
+    value = np.asarray(stats[which][field], dtype=float)
+    if comp is None and value.ndim == 0:
+        return float(value)
+    if comp is not None and value.ndim == 1 and comp < value.size:
+        return float(value[comp])
+    want = "one number" if comp is None else f"a list with component {comp}"
+    raise DataError(f"{where}: {which}[{field!r}] is {value.tolist()!r}, expected {want}")
+
+
+def with_well_stats(metas: list[SimulationMeta], path: str | Path) -> list[SimulationMeta]:
+    """Layout B simulations carrying the dataset's stats.yaml means/stds per channel (vector components by
+    index), which normalization then uses instead of a streaming pass over train; unchanged without one.
+    Remembered per version of both files: every split, epoch and process asks."""
+    if not metas or metas[0].layout != "B" or (where := stats_file(path)) is None:
+        return metas
+    key = (file_key(path), file_key(where))
+    if key not in _WITH_STATS:
+        stats = _load_stats(where)
+        with h5open(path) as f:
+            items = _field_items(f)
+        mean = tuple(_channel_value(stats, "mean", p.split("/", 1)[1], comp, where) for p, _, comp in items)
+        std = tuple(_channel_value(stats, "std", p.split("/", 1)[1], comp, where) for p, _, comp in items)
+        _WITH_STATS[key] = [dataclasses.replace(m, channel_mean=mean, channel_std=std) for m in metas]
+    return list(_WITH_STATS[key])

@@ -46,7 +46,7 @@ def scan(path: str | Path, layout: str = "auto") -> list[SimulationMeta]:
             metas = LAYOUTS[chosen].scan(path)
             scan_cache.store(path, layout, version, metas)
         _SCANS[key] = metas
-    return list(_SCANS[key])
+    return layout_b.with_well_stats(list(_SCANS[key]), path)
 
 
 def read_frames(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
@@ -62,18 +62,29 @@ def read_thermal(meta: SimulationMeta, start: int, stop: int) -> np.ndarray:
     return layout_a.read_thermal(meta, start, stop)
 
 
+# The Well names its validation split `valid/`; `val` is this project's name for it.
+SPLIT_ALIASES = {"val": ("val", "valid")}
+
+
 def split_paths(root: str | Path, split: str, layout: str = "auto") -> list[Path]:
-    """The files of one split under `root`: layout A `train.h5` / `simulation_train.h5`, layout B `train/*.hdf5`."""
+    """The files of one split under `root`: layout A `train.h5` / `simulation_train.h5`, layout B `train/*.hdf5`
+    (`val` also as The Well's `valid/`); `root` may be a Well dataset folder, whose splits live in `data/`."""
     root = Path(root)
+    names = SPLIT_ALIASES.get(split, (split,))
     found: list[Path] = []
+    looked: list[str] = []
     if layout in ("auto", "A"):
         a = layout_a.split_file(root, split)
         found += [a] if a else []
+        looked += [f"{split}.h5", f"simulation_{split}.h5"]
     if layout in ("auto", "B") and not found:
-        found += layout_b.split_files(root, split)
+        for base, prefix in ((root, ""), (root / "data", "data/")):
+            for name in names:
+                looked.append(f"{prefix}{name}/*.hdf5")
+                found = found or layout_b.split_files(base, name)
     if not found:
         raise DataError(
-            f"{root}: no {split} split (looked for {split}.h5, simulation_{split}.h5, {split}/*.hdf5); "
+            f"{root}: no {split} split (looked for {', '.join(looked)}); "
             f"generate data with `rs data generate` or set data.root"
         )
     return found

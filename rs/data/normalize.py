@@ -1,8 +1,8 @@
 """Train-split statistics and z-score normalization of frames, conditioning and the thermal field.
 
-Stored statistics are used when the files carry them (layout A's `channel_mean/std`); otherwise they are
-computed from the train split by streaming over frames. Images already z-scored on disk
-(`norm_type_images = "zscore"`) pass through untouched: nothing is normalized twice.
+Stored statistics are used when the files carry them (layout A's `channel_mean/std`, The Well's
+`stats.yaml`); otherwise they are computed from the train split by streaming over frames. Images already
+z-scored on disk (`norm_type_images = "zscore"`) pass through untouched: nothing is normalized twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rs.data import layouts, window
+from rs.data import layout_b, layouts, window
 from rs.data.meta import DataError, SimulationMeta
 
 EPS = 1e-6
@@ -27,6 +27,7 @@ class Stats:
     cond_mean: tuple[float, ...]
     cond_std: tuple[float, ...]
     thermal_scale: float  # K: the thermal channel is T / thermal_scale
+    source: str = "given"  # where channel_mean/std came from, for the run's log
 
     def frames(self, x: np.ndarray, normalized: bool, channels: list[int], axis: int = 1,
                inplace: bool = False) -> np.ndarray:
@@ -81,8 +82,11 @@ def compute_stats(train: list[SimulationMeta], fields: list[str], cond_names: li
     if stored and len(first.channel_mean or ()) == first.channels:
         mean = tuple(first.channel_mean[i] for i in idx)  # type: ignore[index]
         std = tuple(max(first.channel_std[i], EPS) for i in idx)  # type: ignore[index]
+        well = layout_b.stats_file(first.file) if first.layout == "B" else None
+        source = str(well) if well else f"{first.file} (stored channel_mean/std)"
     else:
         mean, std = _streamed_channel_stats(train, fields)
+        source = f"computed over {len(train)} train simulations"
     cond_vals = np.array([[m.params.get(n, np.nan) for n in cond_names] for m in train], np.float64)
     for j, name in enumerate(cond_names):
         if np.isnan(cond_vals[:, j]).any():
@@ -93,7 +97,7 @@ def compute_stats(train: list[SimulationMeta], fields: list[str], cond_names: li
     cstd = np.maximum(cond_vals.std(axis=0), np.abs(cmean) * 1e-3 + EPS) if cond_names else np.zeros(0)
     g = [m.params.get("thermal_gradient_raw", 0.0) * m.params.get("dx", 0.0) * m.width for m in train]
     return Stats(tuple(fields), tuple(map(float, mean)), tuple(map(float, std)), tuple(cond_names),
-                 tuple(map(float, cmean)), tuple(map(float, cstd)), float(max(np.mean(g), EPS)))
+                 tuple(map(float, cmean)), tuple(map(float, cstd)), float(max(np.mean(g), EPS)), source)
 
 
 def _streamed_channel_stats(train: list[SimulationMeta], fields: list[str]) -> tuple[tuple, tuple]:

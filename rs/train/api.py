@@ -145,7 +145,7 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         ),
     )
     print(f"[rs] training {cfg.name}: {train.samples} train / {val.samples} val samples, {t.num_workers} worker(s), "
-          f"{t.epochs} epochs -> {cfg.run_dir}", flush=True)
+          f"{t.epochs} epochs -> {cfg.run_dir}; normalization from {train.stats.source}", flush=True)
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as err:
