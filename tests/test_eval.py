@@ -215,3 +215,23 @@ def test_bench_catalog_prints_build_and_query_times():
     r = json.loads(out.stdout)
     assert r["added"] == 500 and r["added_again"] == 0 and r["groups"] == 9
     assert r["build_s"] > 0 and r["query_s"] > 0
+
+
+def test_catalog_of_a_tracked_runs_folder_holds_exactly_its_runs(data_root, ray_session, tmp_path, monkeypatch):
+    """`make demo`'s tree: the local MLflow store beside the run (runs/mlflow.db, runs/mlartifacts/…) and W&B's
+    offline files hold copies of config.resolved.yaml; only what `rs train` wrote is a run."""
+    import rs.train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    runs = tmp_path / "runs"
+    cfg = load_config(REPO / "configs/train/debug.yaml",
+                      [f"data.root={data_root}", f"train.storage_path={runs}", *TINY, "train.num_workers=0",
+                       "train.run_name=debug", "tracking.mlflow.local=true", "tracking.wandb.mode=offline"], env={})
+    rs.train(cfg)
+    copies = [p.parent for p in runs.rglob("config.resolved.yaml") if not p.parent.name.startswith("checkpoint_")]
+    assert any("mlartifacts" in str(p) for p in copies), copies  # the trackers' copies are there to mislead
+    assert catalog.find_runs(runs) == [runs / "debug"]
+    assert catalog.build(runs, tmp_path / "catalog") == {"runs": 1, "added": 1}
+    # A run directory written before the marker existed still counts by its checkpoints.
+    (runs / "debug" / catalog.RUN_MARKER).unlink()
+    assert catalog.find_runs(runs) == [runs / "debug"]

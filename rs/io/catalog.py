@@ -107,9 +107,22 @@ def _f(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v)
 
 
+# Written by `rs train` when it creates a run directory, and never logged to a tracker: copies of a run's
+# config.resolved.yaml (MLflow's artifact store under runs/mlartifacts, W&B's files) are not runs.
+RUN_MARKER = "rs-run.json"
+
+
+def is_run_dir(d: Path) -> bool:
+    """What only a directory `rs train` wrote holds: its marker, or (runs from before the marker) the
+    config beside a checkpoint Ray Train reported."""
+    if not (d / "config.resolved.yaml").is_file():
+        return False
+    return (d / RUN_MARKER).is_file() or any(d.glob("checkpoint_*/meta.json"))
+
+
 def find_runs(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).rglob("config.resolved.yaml")
-                  if not p.parent.name.startswith("checkpoint_"))
+                  if not p.parent.name.startswith("checkpoint_") and is_run_dir(p.parent))
 
 
 def existing_keys(catalog: str | Path) -> set[str]:

@@ -16,6 +16,7 @@ from rs.cluster.storage import check_run_storage
 from rs.config import ExperimentConfig, load_config
 from rs.config.serialize import provenance, save, to_dict
 from rs.errors import RsError
+from rs.io.catalog import RUN_MARKER
 
 
 @dataclass
@@ -69,9 +70,11 @@ def _write_run_files(cfg: ExperimentConfig) -> None:
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     save(cfg, run_dir / "config.resolved.yaml")
-    tmp = run_dir / ".provenance.json.tmp"
-    tmp.write_text(json.dumps(provenance(cfg), indent=1, default=str))
-    tmp.replace(run_dir / "provenance.json")
+    for name, content in (("provenance.json", provenance(cfg)),
+                          (RUN_MARKER, {"run_name": cfg.train.run_name, "model_family": cfg.train.model_family})):
+        tmp = run_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(content, indent=1, default=str))
+        tmp.replace(run_dir / name)
 
 
 def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
