@@ -6,13 +6,10 @@ horizon at the rate the physics moves."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS = (1, 20, 50)
 FIELDS = ("phi", "c")
 MODELS = ("surrogate", "diffusion")
@@ -20,22 +17,9 @@ MODELS = ("surrogate", "diffusion")
 TARGETS = {"surrogate_vrmse_1": 0.02, "surrogate_over_persistence_1": 0.1, "surrogate_vrmse_20": 0.10}
 
 
-def ensure_data(data_config: Path, root: Path, overrides: list[str]) -> float:
-    """Generate the dataset unless it is there; seconds spent (0 when reused)."""
-    if (root / "test.h5").is_file():
-        return 0.0
-    t0 = time.perf_counter()
-    sets = [a for o in overrides if o.startswith("data.") for a in ("--set", o)]
-    proc = subprocess.run([sys.executable, "-m", "rs", "data", "generate", "--config", str(data_config), "--out",
-                           str(root), *sets], cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"generating {root} failed: {proc.stderr[-2000:]}")
-    return time.perf_counter() - t0
-
-
 def run(data_config: Path, configs: dict[str, Path], work: Path, overrides: list[str],
         horizon: int = max(STEPS)) -> dict[str, Any]:
-    from rs.bench.common import machine
+    from rs.bench.common import ensure_data, machine
     from rs.config import load_config
     from rs.eval.run import evaluate
     from rs.train.api import fit

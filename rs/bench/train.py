@@ -124,8 +124,7 @@ def run(config: Path, overrides: list[str], epochs: int = 3, steps: int = 60, de
         peak: float | None = None, repeats: int = 1) -> dict[str, Any]:
     """The comparison `repeats` times in a row; the headline numbers are medians (start-up times vary by about
     a second between runs here), the per-run values are kept beside them."""
-    from rs.bench.common import machine
-    from rs.bench.skill import ensure_data
+    from rs.bench.common import ensure_data, machine
     from rs.config import load_config
 
     overrides = [*DEVICE_DEFAULTS[device], *overrides]  # the user's --set wins

@@ -51,19 +51,11 @@ def _sweep(config: Path, overrides: list[str]) -> tuple[Path, float]:
     return Path(sweep_dir), time.perf_counter() - t0
 
 
-def _ensure_data(config: Path, overrides: list[str]) -> None:
+def run(config: Path, overrides: list[str], samples: int, epochs: int, work: Path) -> dict[str, Any]:
+    from rs.bench.common import ensure_data, machine
     from rs.config import load_config
 
-    root = load_config(config, overrides).data.root
-    if not (Path(root) / "train.h5").is_file():  # the debug dataset `make demo` generates
-        subprocess.run([sys.executable, "-m", "rs", "data", "generate", "--config", "configs/data/debug.yaml",
-                        "--out", str(root)], cwd=REPO, check=True, capture_output=True)
-
-
-def run(config: Path, overrides: list[str], samples: int, epochs: int, work: Path) -> dict[str, Any]:
-    from rs.bench.common import machine
-
-    _ensure_data(config, overrides)
+    ensure_data(config, load_config(config, overrides).data.root, overrides)
     common = [*overrides, f"tune.num_samples={samples}", f"train.epochs={epochs}", f"train.storage_path={work}",
               "tune.optuna_storage=null"]
     out: dict[str, Any] = {"machine": machine(), "config": str(config), "samples": samples, "epochs": epochs}

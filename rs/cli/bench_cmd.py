@@ -75,8 +75,11 @@ def train(
         if not torch.cuda.is_available():
             raise typer.BadParameter("--device cuda: torch sees no GPU here (CPU-only build or no device); "
                                      "run it on a GPU node, or use --device cpu")
-    default = "configs/train/bench_gpu.yaml" if device == "cuda" else "configs/train/debug.yaml"
-    result = bench.run(Path(config or default), list(set_ or []), epochs, steps, device, peak_tflops, repeats)
+    from rs.bench.common import default_config
+
+    default = default_config("configs/train/bench_gpu.yaml" if device == "cuda" else "configs/train/debug.yaml")
+    result = bench.run(Path(config) if config else default, list(set_ or []), epochs, steps, device, peak_tflops,
+                       repeats)
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 
@@ -94,7 +97,8 @@ def catalog(
 
 @app.command()
 def tune(
-    config: Annotated[str, typer.Option("--config", help="Sweep YAML (its tune.space).")] = "configs/tune/debug.yaml",
+    config: Annotated[str | None, typer.Option("--config", help="Sweep YAML (its tune.space; default "
+                                               "configs/tune/debug.yaml).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
     samples: Annotated[int, typer.Option(help="Trials per sweep.")] = 8,
     epochs: Annotated[int, typer.Option(help="Epochs of a trial that is never stopped.")] = 4,
@@ -106,9 +110,11 @@ def tune(
     from pathlib import Path
 
     from rs.bench import tune as bench
+    from rs.bench.common import default_config
 
     shutil.rmtree(work, ignore_errors=True)  # a fresh pair of sweeps, never a resumed one
-    result = bench.run(Path(config), list(set_ or []), samples, epochs, Path(work))
+    result = bench.run(Path(config) if config else default_config("configs/tune/debug.yaml"), list(set_ or []),
+                       samples, epochs, Path(work))
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 
@@ -129,9 +135,11 @@ def skill(
     from pathlib import Path
 
     from rs.bench import skill as bench
+    from rs.bench.common import default_config
 
     shutil.rmtree(work, ignore_errors=True)  # fresh runs, never resumed ones
     with contextlib.redirect_stdout(sys.stderr):  # training progress; stdout carries only the result
-        result = bench.run(Path(data_config), {"surrogate": Path(surrogate), "diffusion": Path(diffusion)},
+        result = bench.run(default_config(data_config), {"surrogate": default_config(surrogate),
+                                                         "diffusion": default_config(diffusion)},
                            Path(work), list(set_ or []), horizon)
     typer.echo(json.dumps(result, default=str) if as_json else bench.table(result))
