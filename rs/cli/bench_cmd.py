@@ -143,3 +143,30 @@ def skill(
                                                          "diffusion": default_config(diffusion)},
                            Path(work), list(set_ or []), horizon)
     typer.echo(json.dumps(result, default=str) if as_json else bench.table(result))
+
+
+@app.command()
+def cluster(
+    config: Annotated[str | None, typer.Option("--config", help="Experiment YAML (default: configs/train/debug.yaml)."
+                                               )] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs on each cluster (the last is the steady state).")] = 3,
+    passes: Annotated[int, typer.Option(help="Measured data-only passes (after a warm-up); the median is shown.",
+                                        min=1)] = 3,
+    work: Annotated[str, typer.Option(help="Where the runs go (fresh each time).")] = "/tmp/rs-bench-cluster",
+    as_json: JsonOpt = False,
+) -> None:
+    """1-node vs 2-node cluster of namespace hosts with the same CPUs: training and data samples/s, their
+    ratio, and the time from a node's loss to the next optimizer step (needs root)."""
+    import shutil
+    from pathlib import Path
+
+    from rs.bench import cluster as bench
+    from rs.cluster.netns import missing
+
+    if (why := missing()) is not None:
+        raise typer.BadParameter(f"namespace hosts cannot be made here: {why}")
+    shutil.rmtree(work, ignore_errors=True)  # fresh runs, never resumed ones
+    Path(work).mkdir(parents=True)
+    result = bench.run(Path(work), Path(config) if config else None, list(set_ or []), epochs, passes=passes)
+    typer.echo(json.dumps(result) if as_json else bench.table(result))

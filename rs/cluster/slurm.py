@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rs.cluster import node
 from rs.cluster.env import IDLE_WORKER_KEEP_MS
 from rs.cluster.startup import hook_env
 from rs.cluster.storage import require_shared_storage
@@ -21,8 +22,6 @@ from rs.errors import RsError
 
 Mode = Literal["cluster", "oneshot"]
 TEMPLATES = {"cluster": "ray-cluster.sbatch.j2", "oneshot": "ray-oneshot.sbatch.j2"}
-# Each job owns PORT_SPAN ports at PORT_MIN + (job id % PORT_SLOTS) * PORT_SPAN: 20000–59999.
-PORT_MIN, PORT_SLOTS, PORT_SPAN, WORKER_PORTS = 20000, 200, 200, 150
 
 
 @dataclass
@@ -92,6 +91,16 @@ def _validate(spec: SlurmSpec) -> None:
     require_shared_storage(spec.storage_path, spec.nodes, what="train.storage_path", shared=spec.shared_storage)
 
 
+def _wrap(args: list[str], indent: str, width: int = 100) -> str:
+    """Arguments as bash continuation lines of at most `width` characters."""
+    lines = [""]
+    for arg in args:
+        if lines[-1] and len(lines[-1]) + len(arg) + 1 > width:
+            lines.append("")
+        lines[-1] += (" " if lines[-1] else "") + arg
+    return f" \\\n{indent}".join(lines)
+
+
 def render(spec: SlurmSpec) -> str:
     import jinja2
 
@@ -101,9 +110,17 @@ def render(spec: SlurmSpec) -> str:
                              keep_trailing_newline=True, autoescape=False,
                              comment_start_string="<#jinja", comment_end_string="jinja#>")  # bash has ${#array}
     env.filters["q"] = lambda value: shlex.quote(str(value))
-    values = {**spec.__dict__, "command": shlex.join(spec.command), "port_min": PORT_MIN,
-              "port_slots": PORT_SLOTS, "port_span": PORT_SPAN, "worker_ports": WORKER_PORTS,
-              "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS, "worker_env": hook_env(spec.fast_worker_start)}
+    # The ray start arguments come from rs.cluster.node (as for the test suite's namespace hosts), rendered
+    # with bash placeholders: the ports from the job id, resources and node-local dirs from the allocation.
+    args = node.node_args(node.Ports("PORT_BASE"), cpus="$NODE_CPUS", gpus="$NODE_GPUS", temp_dir="$RS_RAY_TMP",
+                          spill_dir="$RS_RAY_SPILL")
+    head = node.Ports("RS_GCS_PORT")  # the batch script's PORT_BASE does not reach srun's tasks; this does
+    values = {**spec.__dict__, "command": shlex.join(spec.command), "port_min": node.PORT_MIN,
+              "port_slots": node.PORT_SLOTS, "port_span": node.PORT_SPAN, "worker_ports": node.WORKER_PORTS,
+              "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS, "worker_env": hook_env(spec.fast_worker_start),
+              "node_args": _wrap(args, " "),
+              "head_args": _wrap(node.head_args(head, "$DASHBOARD_HOST"), "      "),
+              "symmetric_head_args": _wrap(node.head_args(head, "$DASHBOARD_HOST", gcs_port=False), "    ")}
     return env.get_template(TEMPLATES[spec.mode]).render(**values)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, model_validator
 
 from rs.config.data_schema import DataConfig
 from rs.config.fields import AbsPath, F, Section, derived
@@ -82,6 +82,13 @@ class TrainConfig(Section):
     num_workers: int = F(2, "Ray Train workers (0 = run in-process for debugging)", ge=0, le=4096)
     use_gpu: bool = F(False, "Give each worker a GPU")
     cpus_per_worker: float = F(0.5, "CPUs reserved per worker (fractions leave room for Ray Data)", gt=0, le=512)
+    min_workers: int | None = F(None, "Elastic training: run on as few as this many workers when nodes are lost, "
+                                "growing back to num_workers as they return (None = always num_workers)", ge=1,
+                                le=4096)
+    resize_interval_s: float = F(60.0, "Elastic training: how often a healthy run checks whether more workers "
+                                 "fit (a node came back)", ge=0.0, le=86_400.0, unit="s")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = F(
+        "PACK", "Where workers go: PACK fills nodes in turn, SPREAD one per node where possible, STRICT_* insist")
     epochs: int = F(2, "Training epochs", ge=1, le=100_000)
     batch_size: int = F(8, "Batch size per worker", ge=1, le=65_536)
     lr: float = F(1e-3, "Peak learning rate", gt=0.0, le=10.0)
@@ -101,6 +108,13 @@ class TrainConfig(Section):
     )
     max_failures: int = F(2, "Worker-group restarts before a run fails", ge=-1, le=1000)
     num_to_keep: int = F(2, "Checkpoints kept (best by val_rel_l2)", ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _elastic_range(self) -> TrainConfig:
+        if self.min_workers is not None and not (self.num_workers > 0 and self.min_workers <= self.num_workers):
+            raise ValueError(f"min_workers {self.min_workers} must be between 1 and num_workers "
+                             f"({self.num_workers}); elastic training needs Ray Train workers")
+        return self
 
 
 Distribution = Literal["choice", "uniform", "loguniform", "randint", "quniform"]

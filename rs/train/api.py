@@ -103,17 +103,22 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         import ray.train
         from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from rs.data import layouts
         from rs.data.normalize import delta_std
         from rs.data.source import EpochClock, build_split
         from rs.train import checkpoint as ckpt
+        from rs.train.distributed import TorchConfig
         from rs.train.loop import train_fn_per_worker
 
         _check_budget(cfg, ray.cluster_resources())
         check_run_storage(t.storage_path, cfg.cluster.shared_storage)
         _write_run_files(cfg)
-        clock = EpochClock.remote()
+        # On the driver's node, as Ray Train keeps its controller and dataset actors: losing a worker node
+        # must not lose the run's epoch.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        clock = EpochClock.options(scheduling_strategy=here).remote()
         train = build_split(cfg, "train", clock=clock)
         val = build_split(cfg, "val", train.stats, shuffle=False)
         delta = delta_std(layouts.open_split(cfg.data.root, "train", cfg.data.layout), train.stats,
@@ -131,13 +136,17 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     resources = {"CPU": t.cpus_per_worker, **({"GPU": 1} if t.use_gpu else {})}
     trainer = TorchTrainer(
         train_fn_per_worker,
+        torch_config=TorchConfig(),
         train_loop_config={"experiment": to_dict(cfg), "clock": clock, "steps_per_epoch": max(steps, 1),
                            "delta_std": list(delta),
                            "run_dir": str(cfg.run_dir), "dataset_keys": list(datasets), "start_time": start,
                            "in_process": t.num_workers == 0,
                            "inject_failure": os.environ.get("RS_INJECT_FAILURE"),
                            "tracking": str(tctx.record.path) if tctx.enabled and tctx.record else None},
-        scaling_config=ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(
+            num_workers=t.num_workers if t.min_workers is None else (t.min_workers, t.num_workers),
+            use_gpu=t.use_gpu, resources_per_worker=resources, placement_strategy=t.placement_strategy,
+            elastic_resize_monitor_interval_s=t.resize_interval_s),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=list(train.datasets)),
         run_config=RunConfig(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,9 @@ def _build(config: dict[str, Any], cfg: Any, ray_epoch: int) -> Worker:
         with restored.as_directory() as d:
             progress = ckpt.restore(Path(d), model, ema, opt, sched)
         print(f"[rs] resumed from epoch {progress.epoch}, step {progress.step}", flush=True)
+    if not config["in_process"]:  # where each rank runs: placement is worth seeing on a cluster
+        print(f"[rs] rank {rank} of {world} on {socket.gethostname()} (node "
+              f"{ray.get_runtime_context().get_node_id()[:12]}) from epoch {progress.epoch}", flush=True)
     if world > 1:
         model = ray.train.torch.prepare_model(model)
     return Worker(cfg, rank, world, family, model, torch.compile(model) if t.compile else model, ema, opt, sched,
