@@ -46,8 +46,10 @@ def _data_pass(cluster: NetnsCluster, root: Path, batch_size: int, passes: int) 
 def _recovery(cluster: NetnsCluster, config: Path, sets: list[str], runs: Path, work: Path) -> float:
     """Seconds from a worker host's death to the next optimizer step of the elastic run that lost it."""
     log = work / "recovery.log"
+    # 0.75 of a 1-CPU host per worker: the surviving host takes one worker, not two, and keeps a quarter CPU
+    # for Ray Data's reads (two 0.5-CPU workers there would leave reads no CPU and wait forever).
     args = [*sets, f"train.storage_path={runs}", "train.run_name=recovery", "cluster.shared_storage=true",
-            "train.min_workers=1", "train.epochs=20"]
+            "train.min_workers=1", "train.epochs=20", "train.cpus_per_worker=0.75", "data.read_cpus=0.25"]
     driver = cluster.driver_popen([sys.executable, "-m", "rs", "train", str(config),
                                    *[a for s in args for a in ("--set", s)]], log)
     try:

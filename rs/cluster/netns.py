@@ -6,7 +6,8 @@ run inside the head's namespace.
 Addresses come only from 198.18.0.0/24 (the benchmarking range) on the harness's own bridge, never routed
 anywhere else. Namespaces, the bridge and every process are torn down by the names and PIDs created here:
 the namespaces share the PID namespace, /dev/shm and the disk, so `ray stop` would stop every Ray on the
-machine; `ip netns pids NS` lists exactly one node's processes, and killing them all is a node crash."""
+machine; `ip netns pids NS` lists exactly one node's processes, and killing them all is a node crash. One
+such cluster runs at a time on a machine (they share the subnet)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,10 @@ class NetnsCluster:
 
     # -- network -------------------------------------------------------------------------------------------
     def _network_up(self) -> None:
+        # One such cluster at a time on a machine: they share the subnet (and 198.18.0.1 would be two hosts).
+        taken = subprocess.run(["ip", "-o", "addr", "show", "to", BRIDGE_IP], capture_output=True, text=True).stdout
+        if taken.strip():
+            raise RuntimeError(f"another namespace cluster holds {BRIDGE_IP} ({taken.split()[1]}); stop it first")
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{BRIDGE_IP}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")

@@ -87,6 +87,11 @@ class TrainConfig(Section):
                                 le=4096)
     resize_interval_s: float = F(60.0, "Elastic training: how often a healthy run checks whether more workers "
                                  "fit (a node came back)", ge=0.0, le=86_400.0, unit="s")
+    worker_start_timeout_s: float | None = F(
+        None, "How long a (re)start of the workers waits for their resources before it fails and is retried "
+        "(None = Ray's 60 s, or 20 s for elastic runs: after a node loss Ray still counts the lost node's CPUs "
+        "until its heartbeats time out, and only a failed start retries with fewer workers)", gt=0.0, le=86_400.0,
+        unit="s")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = F(
         "PACK", "Where workers go: PACK fills nodes in turn, SPREAD one per node where possible, STRICT_* insist")
     epochs: int = F(2, "Training epochs", ge=1, le=100_000)

@@ -29,6 +29,8 @@ class TrainResult:
 
 
 PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+ELASTIC_START_TIMEOUT_S = 20.0
 
 
 def ensure_ray(cfg: ExperimentConfig) -> None:
@@ -93,6 +95,11 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
     # The tracking runs open beside Ray's start (MLflow's import and store take seconds); a start that fails
     # below ends them as FAILED.
     opening = tracking.OpeningRun(cfg, cfg.run_dir, "train", parent_run_id=tracking_parent, group=tracking_group)
+    # Train's controller reads this from the driver's environment (so does the warmed read process's match).
+    start_timeout = t.worker_start_timeout_s or (ELASTIC_START_TIMEOUT_S if t.min_workers else None)
+    own_timeout = start_timeout is not None and START_TIMEOUT_ENV not in os.environ  # a user's value wins
+    if own_timeout:
+        os.environ[START_TIMEOUT_ENV] = str(start_timeout)
     try:
         ensure_ray(cfg)  # sets the Ray environment before Ray is imported
         if t.num_workers > 0 and cfg.cluster.fast_worker_start:
@@ -125,6 +132,8 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
                           cfg.data.stride, align=cfg.data.align_window)
     except BaseException:
         opening.fail()
+        if own_timeout:
+            os.environ.pop(START_TIMEOUT_ENV, None)
         raise
     tctx = opening.result()
     tctx.log_config(cfg)
@@ -168,6 +177,8 @@ def fit(config: ExperimentConfig | str | Path, overrides: list[str] | tuple[str,
         raise
     finally:
         ray.kill(clock)
+        if own_timeout:
+            os.environ.pop(START_TIMEOUT_ENV, None)
     kept = [(Path(c.path), m) for c, m in result.best_checkpoints or []]
     if t.num_workers == 0:  # Ray keeps no checkpoint list in-process; the loop kept them in the run
         kept = [(d, meta["metrics"]) for d, meta in ckpt.in_run(cfg.run_dir)]
