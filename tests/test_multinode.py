@@ -247,3 +247,4 @@ def test_head_lost_then_the_same_command_resumes_on_a_new_cluster(hosts, data_ro
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert min(e for *_, e in _ranks(again.stdout)) >= done  # resumed, nothing retrained before the last checkpoint
     assert _epochs(runs / "multi")[-1] == 6
+
