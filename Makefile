@@ -5,14 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rs-installed
 # GPU users: leave empty to take torch 2.13.0 from PyPI (the CUDA build on Linux x86_64), or
-# name a PyTorch wheel index to choose the CUDA (or CPU) variant; see README "GPU".
+# name a PyTorch wheel index to choose the CUDA (or CPU) variant; see docs/getting-started/laptop.md "GPU".
 TORCH_INDEX_URL ?=
 TORCH_SPEC := torch==2.13.0
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export HDF5_USE_FILE_LOCKING ?= FALSE
 
-.PHONY: demo test lint lock clean-venv bytecode
+.PHONY: demo test lint docs docs-check lock clean-venv bytecode
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ test: $(STAMP) bytecode
 
 lint: $(STAMP)
 	$(BIN)/ruff check rs tests
+
+# The documentation site (site/index.html): the references regenerated from the code, then a strict build
+# (a broken link, anchor or missing page fails it). docs-check fails when a committed reference is stale.
+docs: $(STAMP)
+	$(BIN)/python docs/gen_ref.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-check: $(STAMP)
+	$(BIN)/python docs/gen_ref.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # Refresh requirements/lock.txt from the current venv (after changing pyproject pins).
 lock:

@@ -83,7 +83,7 @@ def _checkpoints(root: Path) -> list[Path]:
 def test_job_submitted_to_a_ray_head_trains_and_writes_a_checkpoint(ray_head, data_root, tmp_path):
     train = ["rs", "train", "configs/train/debug.yaml", "--set", f"data.root={data_root}", *TINY_TRAIN]
     if ray_head.kind == "plain":
-        # Ray's own quickstart, as the README's laptop section types it: absolute paths, since the job's
+        # Ray's own quickstart, as docs/getting-started/any-cluster.md types it: absolute paths, since the job's
         # working dir is a temporary copy of this one.
         cmd = [str(BIN / "ray"), "job", "submit", "--address", ray_head.dashboard, "--working-dir", ".",
                "--runtime-env", "jobs/runtime_env.yaml", "--", *train,

@@ -128,7 +128,7 @@ from ray.train.torch import TorchTrainer
 from ray.util.state import list_tasks
 from rs.config import load_config
 from rs.data.source import EpochClock, build_split, iterate
-from rs.train.distributed import TorchConfig  # Ray's own would bind Gloo to 127.0.0.1 here (README traps)
+from rs.train.distributed import TorchConfig  # Ray's own would bind Gloo to 127.0.0.1 here (docs/clusters.md traps)
 
 def loop(config):
     import json, socket, ray, ray.train

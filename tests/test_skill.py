@@ -20,7 +20,7 @@ def test_reduced_skill_benchmark_beats_persistence(tmp_path, ray_session):
     # Measured at this size: surrogate 0.063 vs persistence 0.117 at one step, 0.38 vs 0.78 at 20 steps.
     assert r["surrogate_vrmse_1"] < 0.7 * r["persistence_vrmse_1"], r
     assert r["surrogate_vrmse_20"] < r["persistence_vrmse_20"], r
-    # 180 steps leave the diffusion model far from persistence (0.84 here; README: Predictive skill), but it
+    # 180 steps leave the diffusion model far from persistence (0.84 here; docs/skill.md), but it
     # must beat predicting each field's mean, whose VRMSE is exactly 1.
     assert r["diffusion_vrmse_1"] < 1.0, r
     # The exact solver run on from each model's first step starts from that step's own error.

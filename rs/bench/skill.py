@@ -13,7 +13,7 @@ from typing import Any
 STEPS = (1, 20, 50)
 FIELDS = ("phi", "c")
 MODELS = ("surrogate", "diffusion")
-# The targets (README "Predictive skill").
+# The targets (docs/skill.md).
 TARGETS = {"surrogate_vrmse_1": 0.02, "surrogate_over_persistence_1": 0.1, "surrogate_vrmse_20": 0.10}
 
 

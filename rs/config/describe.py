@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 import typing
 from typing import Any
 
@@ -17,11 +18,19 @@ _BOUNDS = ((at.Ge, "ge", ">="), (at.Gt, "gt", ">"), (at.Le, "le", "<="), (at.Lt,
 
 
 def type_name(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
+    """`tuple[int, int] | None`, not the constrained types' reprs (their bounds are the constraint column)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return "choice"
-    text = str(annotation) if origin is not None else getattr(annotation, "__name__", str(annotation))
-    return text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
 
 
 def constraint(info: FieldInfo) -> str:
