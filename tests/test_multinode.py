@@ -8,6 +8,7 @@ Marked `cluster`: runs before the session's Ray exists (conftest)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -118,6 +119,9 @@ def test_a_lost_host_leaves_the_run_going_and_it_grows_back(hosts, data_root, tm
     assert len(steps) == len(set(steps)) == epochs, steps  # every epoch once: no gap, no duplicate
     epochs_logged = sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
     assert epochs_logged == list(range(epochs)), epochs_logged
+    by_epoch = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "step"))
+    opt_steps = [v for _, v in by_epoch]
+    assert all(b > a for a, b in itertools.pairwise(opt_steps)), by_epoch  # steps go on, never back
 
 
 READS_AND_SPLIT = r'''
@@ -218,6 +222,7 @@ def test_sweep_spans_both_hosts_and_a_lost_host_costs_no_trial(hosts, data_root,
             driver.kill()
     text = log.read_text()
     assert rc == 0, text[-4000:]
+    assert "[rs] resumed from epoch" in text  # the lost host's trial continued from its checkpoint
     board = json.loads((runs / "sweep" / "leaderboard.json").read_text())
     assert len(board) == 2 and all(r["status"] == "TERMINATED" and r["epochs"] == epochs for r in board), board
     assert all(_epochs(d)[-1] == epochs for d in trials.glob("trial_*"))
