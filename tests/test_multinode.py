@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from rs.bench.common import read_result
 from rs.cluster import netns as netns_cluster
 
 pytestmark = pytest.mark.cluster
@@ -130,6 +131,7 @@ import ray, ray.train
 from ray.train import DataConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.util.state import list_tasks
+from rs.bench.common import print_result
 from rs.config import load_config
 from rs.data.source import EpochClock, build_split, iterate
 from rs.train.distributed import TorchConfig  # Ray's own would bind Gloo to 127.0.0.1 here (docs/clusters.md traps)
@@ -160,8 +162,8 @@ TorchTrainer(loop, train_loop_config={"clock": clock, "out": out}, torch_config=
              run_config=RunConfig(name="split", storage_path=f"{out}/runs")).fit()
 reads = [t for t in list_tasks(detail=True, limit=10000) if t.name.startswith("ReadPhaseField")]
 nodes = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
-print(json.dumps({"samples": tr.samples, "driver_keys": driver_keys,
-                  "read_hosts": sorted({nodes.get(t.node_id, "?") for t in reads}), "reads": len(reads)}))
+print_result({"samples": tr.samples, "driver_keys": driver_keys,
+              "read_hosts": sorted({nodes.get(t.node_id, "?") for t in reads}), "reads": len(reads)})
 '''
 
 
@@ -169,7 +171,7 @@ def test_data_reads_run_on_both_hosts_and_each_sample_is_seen_once_per_epoch(hos
     proc = hosts.driver([sys.executable, "-c", READS_AND_SPLIT, str(data_root), str(tmp_path)], cwd=REPO,
                         timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = read_result(proc.stdout)  # Train workers' forwarded logs may come after the result line
     assert r["read_hosts"] == ["198.18.0.1", "198.18.0.2"], r  # read tasks ran on both hosts
     keys = [tuple(k) for k in r["driver_keys"]]
     assert len(keys) == len(set(keys)) == r["samples"]  # the head's pass got every sample, the other host's too

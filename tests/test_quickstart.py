@@ -35,6 +35,7 @@ def test_quickstart_blocks_run_as_written(tmp_path: Path):
             assert "best val_rel_l2" in proc.stdout and "persistence" in proc.stdout
             assert re.search(r"debug\s+\|?\s*[0-9.]", proc.stdout), proc.stdout[-2000:]  # the catalog's row
         else:
-            lines = proc.stdout.strip().splitlines()
-            assert str(tmp_path / "runs" / "api") in lines[-2] and float(lines[-1]) > 0
+            lines = proc.stdout.splitlines()  # Ray may forward log lines between and after the prints
+            assert any(line.startswith(str(tmp_path / "runs" / "api")) for line in lines), proc.stdout[-2000:]
+            assert any(re.fullmatch(r"\d+\.\d+(e-?\d+)?", line.strip()) for line in lines), proc.stdout[-2000:]
     assert (tmp_path / "runs" / "debug" / "eval" / "test" / "summary.json").is_file()

@@ -14,15 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rs.bench.common import REPO, default_config, ensure_data, machine
+from rs.bench.common import REPO, default_config, ensure_data, machine, read_result
 from rs.cluster.netns import NetnsCluster
 
 FIRST_STEP = re.compile(r"\[rs\] first optimizer step")
 DATA_COPIES = 32
-
-
-def _last_json(text: str) -> dict[str, Any]:
-    return json.loads(text.strip().splitlines()[-1])
 
 
 def _train(cluster: NetnsCluster, config: Path, sets: list[str], runs: Path) -> dict[str, float]:
@@ -31,17 +27,18 @@ def _train(cluster: NetnsCluster, config: Path, sets: list[str], runs: Path) -> 
                           cwd=REPO, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"training on {cluster.nodes} node(s) failed: {proc.stderr[-2000:]}")
-    return _last_json(proc.stdout)
+    return read_result(proc.stdout)
 
 
 def _data_pass(cluster: NetnsCluster, root: Path, batch_size: int, passes: int) -> float:
-    code = ("import json, sys; from pathlib import Path; from rs.bench.data import ray_read; import ray; ray.init(); "
+    code = ("from pathlib import Path; from rs.bench.common import print_result; from rs.bench.data import ray_read; "
+            "import ray; ray.init(); "
             f"r = [ray_read(Path({str(root)!r}), {batch_size}) for _ in range({passes + 1})][1:]; "
-            "print(json.dumps(sorted(x['samples_per_s'] for x in r)[len(r) // 2]))")
+            "print_result({'samples_per_s': sorted(x['samples_per_s'] for x in r)[len(r) // 2]})")
     proc = cluster.driver([sys.executable, "-c", code], cwd=REPO, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"data pass on {cluster.nodes} node(s) failed: {proc.stderr[-2000:]}")
-    return float(proc.stdout.strip().splitlines()[-1])
+    return float(read_result(proc.stdout)["samples_per_s"])
 
 
 def _recovery(cluster: NetnsCluster, config: Path, sets: list[str], runs: Path, work: Path) -> float:

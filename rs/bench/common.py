@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -30,6 +31,20 @@ def timed(fn: Callable[[], None], repeat: int = 1) -> float:
 
 REPO = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
+RESULT = "[rs-bench-result] "  # marks a bench side's result line among Ray's worker logs
+
+
+def print_result(result: dict) -> None:
+    """A bench side's result, as one marked JSON line on stdout (flushed before Ray's late worker logs)."""
+    print(RESULT + json.dumps(result), flush=True)
+
+
+def read_result(stdout: str) -> dict:
+    """The marked result line of a bench side's stdout: worker log lines Ray forwards may come after it."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    raise RuntimeError(f"no result line in the bench side's output: {stdout[-1500:]}")
 
 
 def default_config(rel: str) -> Path:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rs.bench.common import print_result, read_result
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -172,7 +174,7 @@ def _subprocess(args: list[str]) -> dict[str, float]:
                           cwd=REPO, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
     if proc.returncode != 0:
         raise RuntimeError(f"bench side {args[0]} failed: {proc.stderr[-1500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return read_result(proc.stdout)
 
 
 def _ray_side(config: Path, overrides: list[str], t_start: float) -> dict[str, float]:
@@ -218,4 +220,4 @@ if __name__ == "__main__":
     pause_gc_during_imports()  # as `rs train` does
     side, cfg_path, extra, n = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
     result = _local(cfg_path, extra, n, start) if side == "local" else _ray_side(cfg_path, extra, start)
-    print(json.dumps(result))
+    print_result(result)
