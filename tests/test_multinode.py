@@ -160,7 +160,9 @@ TorchTrainer(loop, train_loop_config={"clock": clock, "out": out}, torch_config=
              scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}, placement_strategy="SPREAD"),
              datasets={"train": tr.datasets["train"]}, dataset_config=DataConfig(datasets_to_split=["train"]),
              run_config=RunConfig(name="split", storage_path=f"{out}/runs")).fit()
-reads = [t for t in list_tasks(detail=True, limit=10000) if t.name.startswith("ReadPhaseField")]
+job = ray.get_runtime_context().get_job_id()  # this driver's reads, not those of earlier runs on the cluster
+reads = [t for t in list_tasks(filters=[("job_id", "=", job)], detail=True, limit=10000)
+         if t.name.startswith("ReadPhaseField")]
 nodes = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
 print_result({"samples": tr.samples, "driver_keys": driver_keys,
               "read_hosts": sorted({nodes.get(t.node_id, "?") for t in reads}), "reads": len(reads)})

@@ -210,7 +210,6 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int, early: EarlyEpoch | No
         return
     print("[rs] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
           flush=True)
-    w.tctx.log_metrics(metrics, step=epoch)
     with HotWriter(run_dir, "train") as hot:  # the epoch's curve point and sampled predictions, kept locally
         hot.scalars(metrics)
         hot.tensors({f"epoch{epoch:04d}/{k}": v for k, v in samples.items()})
@@ -223,6 +222,9 @@ def _epoch(config: dict[str, Any], w: Worker, epoch: int, early: EarlyEpoch | No
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d_run)))
         else:  # report() persists the directory into the run's storage before it returns (sync upload)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(d)))
+        # Tracked only once the epoch is committed: report() is a barrier, and a rank lost inside it (a node
+        # crash) makes the run redo this epoch from the last checkpoint, which logged before would duplicate.
+        w.tctx.log_metrics(metrics, step=epoch)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
