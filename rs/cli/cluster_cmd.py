@@ -41,6 +41,9 @@ def _slurm_command(submit: bool):
         module: Annotated[list[str] | None, Opt(help="`module load` this first; repeatable.")] = None,
         setup: Annotated[list[str] | None, Opt(help="Extra shell line before Ray starts; repeatable.")] = None,
         ip_interface: Annotated[str | None, Opt(help="Network interface Ray binds to, e.g. ib0 or hsn0.")] = None,
+        temp_root: Annotated[str, Opt(help="Node-local dir for Ray's temp dirs (short: socket paths).")] = "/tmp",
+        local_scratch: Annotated[str, Opt(help="Node-local dir Ray spills objects to.")] = (
+            "${LOCAL_SCRATCH:-${TMPDIR:-/tmp}}"),
         dashboard_host: Annotated[str | None, Opt(help="Dashboard bind address (default: the head's IP).")] = None,
         sbatch_opt: Annotated[list[str] | None, Opt("--sbatch", help="Extra #SBATCH option; repeatable.")] = None,
         fast_worker_start: Annotated[bool, Opt(help="Workers import with garbage collection paused.")] = True,
@@ -57,6 +60,7 @@ def _slurm_command(submit: bool):
             mem=mem, partition=partition, account=account, time=time, job_name=job_name, command=command or [],
             workdir=workdir, state_dir=state_dir, venv=venv, modules=module or [], setup=setup or [],
             storage_path=storage_path, shared_storage=shared_storage, ip_interface=ip_interface,
+            temp_root=temp_root, local_scratch=local_scratch,
             dashboard_host=dashboard_host, sbatch_extra=sbatch_opt or [], fast_worker_start=fast_worker_start,
         ).resolved()
         if not submit:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -97,7 +98,8 @@ class NetnsCluster:
                 "RAY_AUTH_TOKEN_PATH": str(self.root / "auth_token"), **self.env}
 
     # -- network -------------------------------------------------------------------------------------------
-    def _network_up(self) -> None:
+    def network_up(self) -> None:
+        """The bridge and one namespace per host, each with its address; no processes yet."""
         # One such cluster at a time on a machine: they share the subnet (and 198.18.0.1 would be two hosts).
         taken = subprocess.run(["ip", "-o", "addr", "show", "to", BRIDGE_IP], capture_output=True, text=True).stdout
         if taken.strip():
@@ -116,11 +118,25 @@ class NetnsCluster:
             _ip("-n", h.netns, "link", "set", ns_end, "up")
             _ip("-n", h.netns, "link", "set", "lo", "up")
 
-    def in_host(self, i: int, argv: list[str]) -> list[str]:
-        """`argv` run on host `i`: its network namespace, and a UTS namespace carrying its hostname."""
+    def in_host(self, i: int, argv: list[str], *, own_pids: bool = False,
+                binds: tuple[tuple[Path, Path], ...] = ()) -> list[str]:
+        """`argv` run on host `i`: its network namespace, and a UTS namespace carrying its hostname.
+
+        `own_pids` makes it a fuller host: its own PID namespace, `argv` under a bash that reaps orphans and
+        passes SIGTERM on (what scans processes, `ray stop` or `ray symmetric-run`'s "Ray is already
+        started", then sees only this host's, and every process of the host ends with `argv`), and its own
+        mount namespace with `binds` (source, target) mounted in it: its /etc/hosts, its node-local scratch.
+        This machine's /sys stays (`ip netns exec` would remount it, and slurmd needs the cgroup mounts)."""
         h = self.hosts[i]
-        script = f'hostname {h.hostname} && exec "$@"'
-        return ["ip", "netns", "exec", h.netns, "unshare", "--uts", "sh", "-c", script, "sh", *argv]
+        if not own_pids:
+            assert not binds, "binds come with own_pids"
+            return ["ip", "netns", "exec", h.netns, "unshare", "--uts", "sh", "-c",
+                    f'hostname {h.hostname} && exec "$@"', "sh", *argv]
+        mounts = "".join(f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))} && " for s, t in binds)
+        script = (f'hostname {h.hostname} && {mounts}{{ "$@" & child=$!; trap \'kill -TERM $child\' TERM INT; '
+                  'while kill -0 $child 2>/dev/null; do wait $child; done; }')
+        return ["nsenter", f"--net=/run/netns/{h.netns}", "unshare", "--uts", "--mount", "--pid", "--fork",
+                "--mount-proc", "bash", "-c", script, "bash", *argv]
 
     # -- Ray -----------------------------------------------------------------------------------------------
     def _start_node(self, i: int) -> None:
@@ -138,7 +154,7 @@ class NetnsCluster:
 
     def start(self) -> NetnsCluster:
         try:
-            self._network_up()
+            self.network_up()
             subprocess.run([sys.executable, "-m", "rs.cluster.auth"], env=self.base_env(), check=True,
                            capture_output=True)  # as the Slurm template does before the head starts
             for i in range(self.nodes):

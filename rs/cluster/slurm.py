@@ -55,6 +55,7 @@ class SlurmSpec:
     start_timeout_s: int = 300
     signal_lead_s: int = 120
     drain_s: int = 0
+    oneshot_gcs_wait_s: int = 20  # oneshot: a worker's Ray ends this long after the head's (srun waits 3×)
     fast_worker_start: bool = True  # workers import with GC paused (rs.cluster.startup)
 
     def resolved(self) -> SlurmSpec:
@@ -88,7 +89,10 @@ def _validate(spec: SlurmSpec) -> None:
     if spec.mode == "cluster" and spec.command:
         raise RsError("cluster mode keeps Ray up for `ray job submit`; a command goes with --mode oneshot")
     assert spec.storage_path is not None
-    require_shared_storage(spec.storage_path, spec.nodes, what="train.storage_path", shared=spec.shared_storage)
+    try:
+        require_shared_storage(spec.storage_path, spec.nodes, what="train.storage_path", shared=spec.shared_storage)
+    except RsError as err:  # the same check as rs train's; here the switches are the command's own
+        raise RsError(f"{err} With rs cluster slurm: --storage-path DIR, or --shared-storage.") from None
 
 
 def _wrap(args: list[str], indent: str, width: int = 100) -> str:
@@ -120,7 +124,7 @@ def render(spec: SlurmSpec) -> str:
               "idle_worker_keep_ms": IDLE_WORKER_KEEP_MS, "worker_env": hook_env(spec.fast_worker_start),
               "node_args": _wrap(args, " "),
               "head_args": _wrap(node.head_args(head, "$DASHBOARD_HOST"), "      "),
-              "symmetric_head_args": _wrap(node.head_args(head, "$DASHBOARD_HOST", gcs_port=False), "    ")}
+              "symmetric_head_args": _wrap(node.head_args(head, "$DASHBOARD_HOST", gcs_port=False), "      ")}
     return env.get_template(TEMPLATES[spec.mode]).render(**values)
 
 
