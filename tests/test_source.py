@@ -235,3 +235,33 @@ def test_two_train_workers_two_epochs_exactly_once(early, root, ray_session, tmp
         (int(o), s, t) for b in other for s, t, o in zip(b.meta["sim"], b.meta["frame"], b.meta["order"], strict=True))]
     assert other_order != orders[0], "another seed, another order"
     assert ORDER_STRIDE > 100
+
+
+def test_chunks_of_one_slab_read_its_frames_once(root, monkeypatch):
+    """Small chunks (large frames) share a slab whose frames are read once: the samples are those read chunk
+    by chunk, and the frames decoded drop from rows + span per chunk to windows + span per slab."""
+    from rs.data import layouts
+    from rs.data.normalize import compute_stats
+    from rs.data.samples import SampleSpec, Slabs, build_index, read_chunk
+
+    cfg = cfg_for(root, "data.history=2")
+    spec = SampleSpec.from_config(cfg.data)
+    metas = layouts.scan(root / "train.h5")
+    stats = compute_stats(metas, list(cfg.data.fields), list(cfg.data.cond_params))
+    row = 4 * 16 * 16 * 2 * (2 + 1)
+    alone = build_index(metas, spec, 64, 3 * row)
+    shared = build_index(metas, spec, 64, 3 * row, 10**9)
+    assert [(c.meta.key, c.start, c.stop) for c in alone] == [(c.meta.key, c.start, c.stop) for c in shared]
+    assert len({c.slab for c in shared}) < len(shared)  # several chunks to a slab
+    decoded = []
+    real = layouts.read_frames
+    monkeypatch.setattr(layouts, "read_frames", lambda m, a, b: decoded.append(b - a) or real(m, a, b))
+    want = [read_chunk(c, spec, stats, None) for c in alone]
+    n_alone, decoded[:] = sum(decoded), []
+    slabs = Slabs()
+    got = [read_chunk(c, spec, stats, None, slabs=slabs) for c in shared]
+    for w, g in zip(want, got, strict=True):
+        for k in ("input", "target", "cond", "meta_frame"):
+            np.testing.assert_array_equal(w[k], g[k])
+    windows = sum(c.rows for c in shared)
+    assert sum(decoded) == windows + spec.span * len(metas) < n_alone == windows + spec.span * len(alone)

@@ -35,14 +35,24 @@ def data(
     object_store_mb: Annotated[int, typer.Option(help="Object store of the local Ray.")] = 256,
     passes: Annotated[int, typer.Option(help="Measured passes per loader (after a warm-up); the median is shown.",
                                         min=1)] = 3,
+    compression: Annotated[str, typer.Option(help="Compressions to measure, of none, lzf, gzip (h5py level 4, "
+                                                  "one-frame chunks).")] = "lzf,none",
+    grid: Annotated[int | None, typer.Option(help="Resample frames to GRID×GRID (default: the debug data's 64²).",
+                                             min=8)] = None,
+    fields: Annotated[int | None, typer.Option(help="Channels per frame, the data's cycled (default: its 2).",
+                                               min=1)] = None,
+    dataloader: Annotated[bool, typer.Option(help="Also measure the torch DataLoader baseline.")] = True,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="A data.* override of the Ray pipeline "
+                                                                 "(e.g. data.read_block_mb=64); repeatable.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Raw h5py vs torch DataLoader vs the Ray Data pipeline: samples/s, ratios and peak RSS."""
+    """Raw h5py vs torch DataLoader vs the Ray Data pipeline: samples/s (per read core too), ratios, peak RSS."""
     from pathlib import Path
 
     from rs.bench import data as bench
 
-    result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb, passes)
+    result = bench.run(Path(work), tuple(int(c) for c in copies.split(",")), batch_size, object_store_mb, passes,
+                       tuple(c.strip() for c in compression.split(",")), grid, fields, dataloader, tuple(sets or ()))
     typer.echo(json.dumps(result) if as_json else bench.table(result))
 
 
@@ -169,4 +179,42 @@ def cluster(
     shutil.rmtree(work, ignore_errors=True)  # fresh runs, never resumed ones
     Path(work).mkdir(parents=True)
     result = bench.run(Path(work), Path(config) if config else None, list(set_ or []), epochs, passes=passes)
+    typer.echo(json.dumps(result) if as_json else bench.table(result))
+
+
+@app.command()
+def scaling(
+    config: Annotated[str | None, typer.Option("--config", help="Experiment YAML (default: "
+                                               "configs/train/bench_gpu.yaml, the default UNet).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field; repeatable.")] = None,
+    grid: Annotated[int, typer.Option(help="Frames of grid×grid.", min=8)] = 512,
+    data_json: Annotated[str | None, typer.Option(help="A `rs bench data --json` result: its last gzip (else "
+                                                  "first) size gives the read and consumer CPU per sample.")] = None,
+    read_ms: Annotated[float, typer.Option(help="Read CPU ms per sample (without --data-json).")] = 9.0,
+    consumer_ms: Annotated[float, typer.Option(help="Consumer CPU ms per sample (without --data-json).")] = 2.5,
+    gpus_per_node: Annotated[int, typer.Option(min=1)] = 4,
+    cores_per_node: Annotated[int, typer.Option(help="CPU cores per node the job gets.", min=1)] = 32,
+    peak_tflops: Annotated[float, typer.Option(help="Dense bf16 peak per GPU.")] = 312.0,
+    mfu: Annotated[float, typer.Option(help="Model FLOP utilization assumed.", min=0.01, max=1.0)] = 0.35,
+    intra_gbs: Annotated[float, typer.Option(help="All-reduce bandwidth inside a node, GB/s.")] = 150.0,
+    inter_gbs: Annotated[float, typer.Option(help="Network bandwidth per node, GB/s.")] = 25.0,
+    batch_per_gpu: Annotated[int, typer.Option(min=1)] = 8,
+    as_json: JsonOpt = False,
+) -> None:
+    """FLOPs per sample (measured) and, for an assumed node, samples/s per GPU, read cores per GPU and
+    all-reduce time per step on 1, 2 and 8 nodes (computed): what binds first."""
+    from pathlib import Path
+
+    from rs.bench import scaling as bench
+    from rs.bench.common import default_config
+
+    ratio = 1.0
+    if data_json:
+        sizes = json.loads(Path(data_json).read_text())["sizes"]
+        row = ([s for s in sizes if s["compression"] == "gzip"] or sizes)[-1]
+        read_ms, consumer_ms = row["read_cpu_ms_per_sample"], row["consumer_cpu_ms_per_sample"]
+        ratio = row["compression_ratio"]
+    node = bench.NodeSpec(gpus_per_node, cores_per_node, peak_tflops, mfu, intra_gbs, inter_gbs, batch_per_gpu)
+    result = bench.run(Path(config) if config else default_config("configs/train/bench_gpu.yaml"), list(set_ or []),
+                       grid, node, read_ms, consumer_ms, ratio)
     typer.echo(json.dumps(result) if as_json else bench.table(result))

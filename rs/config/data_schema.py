@@ -116,6 +116,10 @@ class DataConfig(Section):
     read_block_mb: float = F(16.0, "Most MB of samples per read chunk and per Ray Data block: larger grids get "
                              "fewer windows per chunk and rows per block, so read memory stays bounded",
                              gt=0.0, le=65536.0)
+    read_slab_mb: float = F(64.0, "Most MB of frames read at once for consecutive chunks of one simulation (a "
+                            "window needs frames past its own: chunks read alone decompress those twice); a slab "
+                            "is also the unit of per-epoch reordering when its chunks are small", gt=0.0,
+                            le=65536.0)
     read_task_blocks: int = F(64, "Most blocks one read task yields: long tasks amortize Ray Data's per-task "
                               "scheduling cost (~0.1 s here); a split still gets two read tasks per cluster CPU "
                               "when it has the rows", ge=1, le=10_000)

@@ -1,8 +1,9 @@
 """Cutting samples out of simulations: the index of read units and the reader of one unit.
 
-A read unit (`Chunk`) is a run of consecutive windows of one simulation; its frames are read once and
-every (input, target) window is cut from them, so a large file gives many parallel read tasks and no
-frame is read twice within a unit.
+A `Chunk` is a run of consecutive windows of one simulation, sized so its samples fit a block; chunks lie
+in slabs (runs of up to `windows_per_chunk` windows whose frames fit `max_slab_bytes`), and a slab's frames
+are read once for all of its chunks (`Slabs`): every window needs `span` frames past its own, so reading
+each small chunk alone would decompress `span` frames twice per chunk (25% more at 512², 4 rows a chunk).
 """
 
 from __future__ import annotations
@@ -51,10 +52,15 @@ class Chunk:
     start: int  # first window (index of its first input frame)
     stop: int  # one past the last window
     chunk_id: int
+    slab: tuple[int, int] = (0, 0)  # the windows of the slab holding it; (0, 0): its own
 
     @property
     def rows(self) -> int:
         return self.stop - self.start
+
+    @property
+    def slab_windows(self) -> tuple[int, int]:
+        return self.slab if self.slab != (0, 0) else (self.start, self.stop)
 
 
 def row_bytes(meta: SimulationMeta, spec: SampleSpec) -> int:
@@ -68,10 +74,17 @@ def rows_within(meta: SimulationMeta, spec: SampleSpec, max_bytes: int) -> int:
     return max(1, max_bytes // row_bytes(meta, spec))
 
 
+def frame_bytes(meta: SimulationMeta, spec: SampleSpec) -> int:
+    H, W = out_grid(meta, spec)
+    return 4 * H * W * len(spec.fields)
+
+
 def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk: int,
-                max_chunk_bytes: int | None = None) -> list[Chunk]:
+                max_chunk_bytes: int | None = None, max_slab_bytes: int | None = None) -> list[Chunk]:
     """Chunks over every simulation with enough frames; bad simulations fail or are skipped (logged).
-    A chunk holds at most `windows_per_chunk` windows and, at least one aside, `max_chunk_bytes` of samples."""
+    A chunk holds at most `windows_per_chunk` windows and, at least one aside, `max_chunk_bytes` of samples;
+    consecutive chunks share a slab of at most `windows_per_chunk` windows whose frames fit `max_slab_bytes`
+    (without it, every chunk is its own slab)."""
     chunks: list[Chunk] = []
     skipped = 0
     for m in metas:
@@ -89,8 +102,12 @@ def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk
             continue
         per = windows_per_chunk if max_chunk_bytes is None else min(windows_per_chunk,
                                                                     rows_within(m, spec, max_chunk_bytes))
-        for s in range(0, n, per):
-            chunks.append(Chunk(m, s, min(s + per, n), len(chunks)))
+        slab = per if max_slab_bytes is None else max(
+            per, min(windows_per_chunk, max_slab_bytes // frame_bytes(m, spec) - spec.span))
+        for a in range(0, n, slab):
+            b = min(a + slab, n)
+            for s in range(a, b, per):
+                chunks.append(Chunk(m, s, min(s + per, b), len(chunks), (a, b) if slab > per else (0, 0)))
     if skipped:
         log.warning("skipped %d bad simulation(s) (data.on_bad_simulation: skip)", skipped)
     return chunks
@@ -142,19 +159,41 @@ def _align(x: np.ndarray, target: np.ndarray, off: np.ndarray, newest: np.ndarra
             arr[rows] = window.shift(arr[rows], int(v))
 
 
+class Slabs:
+    """The frames of the slab last asked for, read and normalized once for all of its chunks (one slab is
+    held at a time: a read task takes a slab's chunks one after another)."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.frames = self.finite = np.empty(0)
+
+    def frames_of(self, chunk: Chunk, spec: SampleSpec, stats: Stats, idx: list[int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(normalized frames, finite per frame) of the frames `chunk`'s windows need."""
+        m = chunk.meta
+        a, b = chunk.slab_windows
+        if self.key != (m.file, m.key, a, b):
+            self.key = None
+            raw = layouts.read_frames(m, a, b + spec.span)
+            self.finite = np.isfinite(raw).all(axis=(1, 2, 3))
+            self.frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)
+            self.key = (m.file, m.key, a, b)
+        lo, hi = chunk.start - a, chunk.stop + spec.span - a
+        return self.frames[lo:hi], self.finite[lo:hi]
+
+
 def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Generator | None,
-               out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+               out: dict[str, np.ndarray] | None = None, slabs: Slabs | None = None) -> dict[str, np.ndarray]:
     """All windows of one chunk as a dict of arrays, rows locally shuffled when `rng` is given.
 
     With `out` (arrays from `allocate` with at least `chunk.rows` rows) the windows are gathered straight
     into it, so a block of many chunks is built with one copy instead of a copy and a concatenation; the
-    returned arrays are then views of its first rows."""
+    returned arrays are then views of its first rows. `slabs` keeps the frames of its slab for the next
+    chunk of the same slab; without it the chunk's slab is read for it alone."""
     m = chunk.meta
     idx = channel_indices(m, list(spec.fields))
     first, last = chunk.start, chunk.stop - 1 + spec.span
-    raw = layouts.read_frames(m, first, last + 1)
-    finite = np.isfinite(raw).all(axis=(1, 2, 3))
-    frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)  # (F, C, H, W)
+    frames, finite = (slabs or Slabs()).frames_of(chunk, spec, stats, idx)  # (F, C, H, W)
     n, K, C = chunk.rows, spec.history, len(idx)
     ok = np.ones(n, bool)
     if not finite.all():

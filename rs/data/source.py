@@ -28,7 +28,7 @@ from rs.config.schema import ExperimentConfig
 from rs.data import layouts
 from rs.data.normalize import Stats, compute_stats
 from rs.data.ray_compat import wait_for_first_reservation
-from rs.data.samples import Chunk, SampleSpec, allocate, build_index, read_chunk, row_bytes, rows_within
+from rs.data.samples import Chunk, SampleSpec, Slabs, allocate, build_index, read_chunk, row_bytes, rows_within
 
 log = logging.getLogger(__name__)
 wait_for_first_reservation()
@@ -60,16 +60,18 @@ def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed:
     stays bounded. A block reaching `block_rows` leaves the task at once: Ray Data holds back (and then
     copies together) blocks smaller than the dataset's `target_max_block_size`."""
     group: list[tuple[int, Chunk]] = []
+    slabs = Slabs()
     for item in chunks:
         group.append(item)
         if sum(c.rows for _, c in group) >= block_rows:
-            yield _block(group, spec, stats, seed, epoch)
+            yield _block(group, spec, stats, seed, epoch, slabs)
             group = []
     if group:
-        yield _block(group, spec, stats, seed, epoch)
+        yield _block(group, spec, stats, seed, epoch, slabs)
 
 
-def _block(group: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int) -> Any:
+def _block(group: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed: int | None, epoch: int,
+           slabs: Slabs) -> Any:
     """One Arrow block of every window of `group`, gathered straight into the block's arrays (the frame
     arrays are most of the bytes: a concatenation of per-chunk arrays cost as much as cutting them)."""
     buf = allocate(sum(c.rows for _, c in group), group[0][1].meta, spec, len(stats.cond_names))
@@ -77,7 +79,7 @@ def _block(group: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed:
     filled = 0
     for position, chunk in group:
         rng = epoch_seed(seed, epoch, chunk.chunk_id) if seed is not None else None
-        part = read_chunk(chunk, spec, stats, rng, out={k: v[filled:] for k, v in buf.items()})
+        part = read_chunk(chunk, spec, stats, rng, out={k: v[filled:] for k, v in buf.items()}, slabs=slabs)
         n = part["input"].shape[0]  # fewer than chunk.rows when windows touching bad frames are skipped
         small.append({k: v for k, v in part.items() if k not in buf})
         small[-1]["order"] = position * ORDER_STRIDE + np.arange(n, dtype=np.int64)
@@ -111,15 +113,16 @@ class PhaseFieldDatasource(Datasource):
         cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
         return max(1, self.block_rows, min(self.block_rows * self.task_blocks, -(-total // (2 * cpus))))
 
+    def _slabs(self) -> list[list[Chunk]]:
+        units: dict[tuple, list[Chunk]] = {}
+        for c in self.chunks:
+            units.setdefault((c.meta.file, c.meta.key, *c.slab_windows), []).append(c)
+        return list(units.values())
+
     def num_reads(self) -> int:
         """About how many read tasks `get_read_tasks` plans: packing in the epoch's order can differ by a task
         or two when chunk sizes differ, and Ray re-splits blocks only when it gets fewer than asked for."""
-        per_task, n, rows = self.rows_per_read(), 1, 0
-        for c in self.chunks:
-            if rows and rows + c.rows > per_task:
-                n, rows = n + 1, 0
-            rows += c.rows
-        return n
+        return len(_pack(self._slabs(), self.rows_per_read()))
 
     def block_bytes(self) -> int:
         return self.block_rows * max(self._row_bytes(c) for c in self.chunks)
@@ -130,16 +133,14 @@ class PhaseFieldDatasource(Datasource):
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                        data_context: Any = None) -> list[ReadTask]:
         epoch = self.current_epoch()
-        order = range(len(self.chunks))
+        # The unit of reordering is the slab (its frames are read once): slabs in a new order every epoch,
+        # and the chunks of each in a new order within it.
+        units = self._slabs()
         if self.seed is not None:
-            order = epoch_seed(self.seed, epoch).permutation(len(self.chunks))
-        per_task = self.rows_per_read()
-        packs: list[list[tuple[int, Chunk]]] = [[]]
-        for position, i in enumerate(order):
-            c = self.chunks[int(i)]
-            if packs[-1] and sum(x.rows for _, x in packs[-1]) + c.rows > per_task:
-                packs.append([])
-            packs[-1].append((position, c))
+            rng = epoch_seed(self.seed, epoch)
+            units = [[unit[int(j)] for j in rng.permutation(len(unit))] for unit in
+                     (units[int(i)] for i in rng.permutation(len(units)))]
+        packs = _pack(units, self.rows_per_read())
         tasks = []
         for pack in packs:
             rows = sum(c.rows for _, c in pack)
@@ -148,6 +149,23 @@ class PhaseFieldDatasource(Datasource):
             fn = functools.partial(_read, pack, self.spec, self.stats, self.seed, epoch, self.block_rows)
             tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
         return tasks
+
+
+def _pack(units: list[list[Chunk]], per_task: int) -> list[list[tuple[int, Chunk]]]:
+    """Chunks in order (with their positions) into read tasks of about `per_task` rows; a slab goes whole to
+    one task where it fits, so its frames are read once (one larger than a task is split)."""
+    packs: list[list[tuple[int, Chunk]]] = [[]]
+    rows = position = 0
+    for unit in units:
+        for k, c in enumerate(unit):
+            need = sum(u.rows for u in unit) if k == 0 else c.rows
+            if packs[-1] and rows + need > per_task:
+                packs.append([])
+                rows = 0
+            packs[-1].append((position, c))
+            rows += c.rows
+            position += 1
+    return packs
 
 
 def quiet_progress() -> None:
@@ -185,7 +203,7 @@ def build_split(cfg: ExperimentConfig, split: str, stats: Stats | None = None, *
         stats = compute_stats(layouts.open_split(d.root, "train", d.layout), list(d.fields), list(d.cond_params))
     metas = layouts.open_split(d.root, split, d.layout)
     max_bytes = int(d.read_block_mb * 2**20)
-    chunks = build_index(metas, spec, d.read_block_frames, max_bytes)
+    chunks = build_index(metas, spec, d.read_block_frames, max_bytes, int(d.read_slab_mb * 2**20))
     groups = _groups(chunks, spec)
     datasets = {}
     for grid, members in groups.items():
@@ -230,28 +248,35 @@ class Batch:
 def rebatch(blocks: Iterator[dict[str, np.ndarray]], batch_size: int, drop_last: bool = False
             ) -> Iterator[dict[str, np.ndarray]]:
     """Batches of `batch_size` rows cut from whole blocks: views inside a block, one concatenation where a
-    batch spans two. Ray's own batcher costs ~4x as much per batch (it slices and converts every Arrow
-    column per batch), which is most of a training driver's data cost at small batch sizes."""
+    batch spans blocks. Ray's own batcher costs ~4x as much per batch (it slices and converts every Arrow
+    column per batch), which is most of a training driver's data cost at small batch sizes. A batch spanning
+    many small blocks (large frames: 4 rows a block at 512²) is gathered once from all its pieces; growing it
+    block by block copied each row up to batch/rows times (the consumer's whole time at 512², measured)."""
     def rows(cols: dict[str, np.ndarray]) -> int:
         return len(next(iter(cols.values())))
 
-    carry: dict[str, np.ndarray] | None = None
+    def joined(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    pending: list[dict[str, np.ndarray]] = []  # pieces of the next batch: fewer than batch_size rows in all
+    have = 0
     for block in blocks:
         n, start = rows(block), 0
-        if carry is not None:
-            start = min(batch_size - rows(carry), n)
-            carry = {k: np.concatenate([c, block[k][:start]]) for k, c in carry.items()}
-            if rows(carry) < batch_size:
+        if pending:
+            start = min(batch_size - have, n)
+            pending.append({k: v[:start] for k, v in block.items()})
+            have += start
+            if have < batch_size:
                 continue
-            yield carry
-            carry = None
+            yield joined(pending)
+            pending, have = [], 0
         for lo in range(start, n - batch_size + 1, batch_size):
             yield {k: v[lo : lo + batch_size] for k, v in block.items()}
         rest = start + (n - start) // batch_size * batch_size
         if rest < n:
-            carry = {k: v[rest:] for k, v in block.items()}
-    if carry is not None and not drop_last:
-        yield carry
+            pending, have = [{k: v[rest:] for k, v in block.items()}], n - rest
+    if pending and not drop_last:
+        yield joined(pending)
 
 
 def iterate(it: Any, batch_size: int, *, drop_last: bool = False, prefetch: int = 2) -> Iterator[Batch]:
