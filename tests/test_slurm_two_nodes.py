@@ -9,6 +9,7 @@ Marked `cluster`: runs before the session's Ray exists (conftest)."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -83,8 +84,11 @@ def test_two_node_persistent_cluster_trains_on_both_and_scancel_leaves_nothing(s
     for i in range(2):  # a Ray node on each host, in its node-local scratch
         assert (slurm2.node_local(i) / f"rs-{job_id}").is_dir(), f"no Ray temp dir on node{i}"
 
-    job = subprocess.run([*RS, "cluster", "submit", "--", *_train(data_root)], cwd=REPO,
-                         env={**slurm2.env, **address}, capture_output=True, text=True, timeout=400)
+    # As a user does: source the address file in a shell, then submit.
+    submit = (f"source {shlex.quote(str(tmp_path / 'state' / f'ray-{job_id}.env'))} && "
+              f"exec {shlex.join([*RS, 'cluster', 'submit', '--', *_train(data_root)])}")
+    job = subprocess.run(["bash", "-c", submit], cwd=REPO, env=slurm2.env, capture_output=True, text=True,
+                         timeout=400)
     assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-2000:]
     ranks = {(int(r), int(w), host) for r, w, host in RANK_LINE.findall(job.stdout)}
     assert {host for _, w, host in ranks if w == 2} == HOSTS, job.stdout[-3000:]  # one worker on each node
