@@ -265,3 +265,10 @@ def test_chunks_of_one_slab_read_its_frames_once(root, monkeypatch):
             np.testing.assert_array_equal(w[k], g[k])
     windows = sum(c.rows for c in shared)
     assert sum(decoded) == windows + spec.span * len(metas) < n_alone == windows + spec.span * len(alone)
+    # A task holding part of a slab (many CPUs, few rows) reads that part, not the whole slab.
+    part = [c for c in shared if c.meta.key == shared[0].meta.key][1:3]
+    decoded[:] = []
+    slabs = Slabs(part)
+    got = [read_chunk(c, spec, stats, None, slabs=slabs) for c in part]
+    assert sum(decoded) == sum(c.rows for c in part) + spec.span
+    np.testing.assert_array_equal(got[0]["input"], want[shared.index(part[0])]["input"])

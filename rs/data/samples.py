@@ -161,24 +161,33 @@ def _align(x: np.ndarray, target: np.ndarray, off: np.ndarray, newest: np.ndarra
 
 class Slabs:
     """The frames of the slab last asked for, read and normalized once for all of its chunks (one slab is
-    held at a time: a read task takes a slab's chunks one after another)."""
+    held at a time: a read task takes a slab's chunks one after another). Given the task's chunks, only the
+    part of a slab they cover is read: a slab split between tasks (many CPUs, few rows) is not read whole
+    by each."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunks: list[Chunk] | None = None) -> None:
         self.key: tuple | None = None
+        self.first = 0
         self.frames = self.finite = np.empty(0)
+        self.cover: dict[tuple, tuple[int, int]] = {}
+        for c in chunks or []:
+            key = (c.meta.file, c.meta.key, *c.slab_windows)
+            lo, hi = self.cover.get(key, (c.start, c.stop))
+            self.cover[key] = (min(lo, c.start), max(hi, c.stop))
 
     def frames_of(self, chunk: Chunk, spec: SampleSpec, stats: Stats, idx: list[int]
                   ) -> tuple[np.ndarray, np.ndarray]:
         """(normalized frames, finite per frame) of the frames `chunk`'s windows need."""
         m = chunk.meta
-        a, b = chunk.slab_windows
-        if self.key != (m.file, m.key, a, b):
+        key = (m.file, m.key, *chunk.slab_windows)
+        if self.key != key:
             self.key = None
+            a, b = self.cover.get(key, chunk.slab_windows)
             raw = layouts.read_frames(m, a, b + spec.span)
             self.finite = np.isfinite(raw).all(axis=(1, 2, 3))
             self.frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)
-            self.key = (m.file, m.key, a, b)
-        lo, hi = chunk.start - a, chunk.stop + spec.span - a
+            self.key, self.first = key, a
+        lo, hi = chunk.start - self.first, chunk.stop + spec.span - self.first
         return self.frames[lo:hi], self.finite[lo:hi]
 
 
@@ -189,11 +198,11 @@ def read_chunk(chunk: Chunk, spec: SampleSpec, stats: Stats, rng: np.random.Gene
     With `out` (arrays from `allocate` with at least `chunk.rows` rows) the windows are gathered straight
     into it, so a block of many chunks is built with one copy instead of a copy and a concatenation; the
     returned arrays are then views of its first rows. `slabs` keeps the frames of its slab for the next
-    chunk of the same slab; without it the chunk's slab is read for it alone."""
+    chunk of the same slab; without it only the chunk's own frames are read."""
     m = chunk.meta
     idx = channel_indices(m, list(spec.fields))
     first, last = chunk.start, chunk.stop - 1 + spec.span
-    frames, finite = (slabs or Slabs()).frames_of(chunk, spec, stats, idx)  # (F, C, H, W)
+    frames, finite = (slabs or Slabs([chunk])).frames_of(chunk, spec, stats, idx)  # (F, C, H, W)
     n, K, C = chunk.rows, spec.history, len(idx)
     ok = np.ones(n, bool)
     if not finite.all():

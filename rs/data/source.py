@@ -60,7 +60,7 @@ def _read(chunks: list[tuple[int, Chunk]], spec: SampleSpec, stats: Stats, seed:
     stays bounded. A block reaching `block_rows` leaves the task at once: Ray Data holds back (and then
     copies together) blocks smaller than the dataset's `target_max_block_size`."""
     group: list[tuple[int, Chunk]] = []
-    slabs = Slabs()
+    slabs = Slabs([c for _, c in chunks])
     for item in chunks:
         group.append(item)
         if sum(c.rows for _, c in group) >= block_rows:
