@@ -61,7 +61,7 @@ def _job_id(stdout: str) -> str:
     return stdout.split("as Slurm job ")[1].split(";")[0]
 
 
-def _assert_hosts_clean(slurm2: slurm_local.LocalSlurm, job_id: str, idle: list[set[int]]) -> None:
+def _assert_hosts_clean(slurm2: slurm_local.LocalSlurm, idle: list[set[int]]) -> None:
     """Each host runs exactly what it ran before the job (its slurmd), and holds none of the job's dirs."""
     deadline = time.time() + 30
     while time.time() < deadline and any(set(slurm2.host_pids(i)) != idle[i] for i in range(2)):
@@ -96,35 +96,35 @@ def test_two_node_persistent_cluster_trains_on_both_and_scancel_leaves_nothing(s
 
     subprocess.run(["scancel", job_id], env=slurm2.env, check=True)
     slurm2.wait_job_gone(job_id, timeout_s=90)
-    _assert_hosts_clean(slurm2, job_id, idle)
+    _assert_hosts_clean(slurm2, idle)
     assert not (tmp_path / "state" / f"ray-{job_id}.env").exists()  # a stale address would point at nothing
     assert "[rs] Ray stopped" in log.read_text(), log.read_text()[-2000:]
 
 
 def _oneshot(slurm2: slurm_local.LocalSlurm, tmp_path: Path, name: str, command: list[str],
-             timeout_s: float) -> tuple[dict[str, str], str, str]:
-    """Submit a one-shot job, wait until it is gone: (its `scontrol show job` fields, its log, its id)."""
+             timeout_s: float) -> tuple[dict[str, str], str]:
+    """Submit a one-shot job, wait until it is gone: (its `scontrol show job` fields, its log)."""
     proc = subprocess.run([*RS, "cluster", "slurm", "submit", "--mode", "oneshot", *_slurm_args(slurm2, tmp_path),
                            "--job-name", name, "--", *command],
                           env=slurm2.env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     job_id = _job_id(proc.stdout)
     slurm2.wait_job_gone(job_id, timeout_s=timeout_s)
-    return slurm2.job_state(job_id), (tmp_path / "state" / f"{name}-{job_id}.log").read_text(), job_id
+    return slurm2.job_state(job_id), (tmp_path / "state" / f"{name}-{job_id}.log").read_text()
 
 
 def test_two_node_oneshot_trains_on_both_and_exits_zero(slurm2, data_root, tmp_path):
     idle = [set(slurm2.host_pids(i)) for i in range(2)]
-    state, log, job_id = _oneshot(slurm2, tmp_path, "rs-oneshot", _train(data_root), timeout_s=400)
+    state, log = _oneshot(slurm2, tmp_path, "rs-oneshot", _train(data_root), timeout_s=400)
     assert state.get("JobState") == "COMPLETED" and state.get("ExitCode") == "0:0", (state, log[-4000:])
     assert {host for _, w, host in RANK_LINE.findall(log) if w == "2"} == HOSTS, log[-3000:]
     assert list((tmp_path / "runs" / "debug").glob("checkpoint_*/model.safetensors")), log[-3000:]
-    _assert_hosts_clean(slurm2, job_id, idle)
+    _assert_hosts_clean(slurm2, idle)
 
 
 def test_two_node_oneshot_failing_entrypoint_exits_nonzero_and_tears_down_both(slurm2, tmp_path):
     idle = [set(slurm2.host_pids(i)) for i in range(2)]
-    state, log, job_id = _oneshot(slurm2, tmp_path, "rs-fail", ["python", "-c", "raise SystemExit(3)"], timeout_s=300)
+    state, log = _oneshot(slurm2, tmp_path, "rs-fail", ["python", "-c", "raise SystemExit(3)"], timeout_s=300)
     assert state.get("JobState") == "FAILED" and state.get("ExitCode") == "3:0", (state, log[-3000:])
     assert "Command failed with return code 3" in log, log[-3000:]
-    _assert_hosts_clean(slurm2, job_id, idle)
+    _assert_hosts_clean(slurm2, idle)

@@ -203,15 +203,13 @@ def spilled_mb() -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def ray_read(cfg_root: Path, batch_size: int, fields: list[str] | None = None,
-             overrides: tuple[str, ...] = ()) -> dict[str, float]:
+def ray_read(cfg_root: Path, batch_size: int, overrides: tuple[str, ...] = ()) -> dict[str, float]:
     """One pass of the Ray Data pipeline into torch batches, with the CPU it cost: the read side (Ray's
     worker processes and raylet) and the consumer (this process), each per sample."""
     from rs.data.source import build_split, iterate
 
-    if fields is None:
-        with h5py.File(cfg_root / "train.h5") as f:
-            fields = [str(x) for x in f.attrs["fields"]]
+    with h5py.File(cfg_root / "train.h5") as f:
+        fields = [str(x) for x in f.attrs["fields"]]
     cfg = load_config(None, [f"data.root={cfg_root}", "data.read_block_frames=64", f"data.fields={fields}",
                              *overrides], env={})
     me = psutil.Process()
@@ -286,7 +284,7 @@ def run(work: Path, copies: tuple[int, ...] = (2, 64), batch_size: int = 32, obj
             if dataloader:
                 _, dl, dl_rss = _measure(lambda r=root: dataloader_read(r, batch_size), passes)
             spilled = spilled_mb()
-            _, ray_, ray_rss = _measure(lambda r=root, f=names: ray_read(r, batch_size, f, sets), passes)
+            _, ray_, ray_rss = _measure(lambda r=root: ray_read(r, batch_size, sets), passes)
             spilled = spilled_mb() - spilled
             raw_fps = frames / raw_s
             out["sizes"].append({

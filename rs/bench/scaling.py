@@ -87,14 +87,14 @@ def plan(cost: dict[str, float], node: NodeSpec, read_ms: float, consumer_ms: fl
         spare = node.cores / node.gpus - consumer_cores  # cores per GPU left for reads
         data_s = float("inf") if spare <= 0 else node.batch_per_gpu * read_ms / 1e3 / spare
         # DDP overlaps the all-reduce with the backward (about 2/3 of the step): it binds only beyond that.
-        binds = max((("compute", compute_s), ("data", data_s), ("network", allreduce_s * 1.5)), key=lambda t: t[1])
-        step_s = max(compute_s, data_s, allreduce_s * 1.5)
+        binds, step_s = max((("compute", compute_s), ("data", data_s), ("network", allreduce_s * 1.5)),
+                            key=lambda t: t[1])
         rows.append({
             "nodes": n_nodes, "gpus": n, "samples_per_s_per_gpu": rate, "read_cores_per_gpu": read_cores,
             "consumer_cores_per_gpu": consumer_cores,
             "cores_needed_per_node": node.gpus * (read_cores + consumer_cores), "cores_per_node": node.cores,
             "compute_step_s": compute_s, "data_step_s": data_s, "allreduce_bytes_per_gpu": wire,
-            "allreduce_s": allreduce_s, "binds": binds[0],
+            "allreduce_s": allreduce_s, "binds": binds,
             "samples_per_s_total": n * node.batch_per_gpu / step_s,
             "filesystem_mb_per_s": n * node.batch_per_gpu / step_s * cost["sample_bytes"] / 2 / 1e6
             / compression_ratio,  # a sample's two frames, ~one read per sample (consecutive windows share)

@@ -52,15 +52,15 @@ class Chunk:
     start: int  # first window (index of its first input frame)
     stop: int  # one past the last window
     chunk_id: int
-    slab: tuple[int, int] = (0, 0)  # the windows of the slab holding it; (0, 0): its own
+    slab: tuple[int, int]  # the windows of the slab holding it (its own where a slab is one chunk)
 
     @property
     def rows(self) -> int:
         return self.stop - self.start
 
     @property
-    def slab_windows(self) -> tuple[int, int]:
-        return self.slab if self.slab != (0, 0) else (self.start, self.stop)
+    def slab_key(self) -> tuple:
+        return (self.meta.file, self.meta.key, *self.slab)
 
 
 def row_bytes(meta: SimulationMeta, spec: SampleSpec) -> int:
@@ -107,7 +107,7 @@ def build_index(metas: list[SimulationMeta], spec: SampleSpec, windows_per_chunk
         for a in range(0, n, slab):
             b = min(a + slab, n)
             for s in range(a, b, per):
-                chunks.append(Chunk(m, s, min(s + per, b), len(chunks), (a, b) if slab > per else (0, 0)))
+                chunks.append(Chunk(m, s, min(s + per, b), len(chunks), (a, b)))
     if skipped:
         log.warning("skipped %d bad simulation(s) (data.on_bad_simulation: skip)", skipped)
     return chunks
@@ -171,18 +171,16 @@ class Slabs:
         self.frames = self.finite = np.empty(0)
         self.cover: dict[tuple, tuple[int, int]] = {}
         for c in chunks or []:
-            key = (c.meta.file, c.meta.key, *c.slab_windows)
-            lo, hi = self.cover.get(key, (c.start, c.stop))
-            self.cover[key] = (min(lo, c.start), max(hi, c.stop))
+            lo, hi = self.cover.get(c.slab_key, (c.start, c.stop))
+            self.cover[c.slab_key] = (min(lo, c.start), max(hi, c.stop))
 
     def frames_of(self, chunk: Chunk, spec: SampleSpec, stats: Stats, idx: list[int]
                   ) -> tuple[np.ndarray, np.ndarray]:
         """(normalized frames, finite per frame) of the frames `chunk`'s windows need."""
-        m = chunk.meta
-        key = (m.file, m.key, *chunk.slab_windows)
+        m, key = chunk.meta, chunk.slab_key
         if self.key != key:
             self.key = None
-            a, b = self.cover.get(key, chunk.slab_windows)
+            a, b = self.cover.get(key, chunk.slab)
             raw = layouts.read_frames(m, a, b + spec.span)
             self.finite = np.isfinite(raw).all(axis=(1, 2, 3))
             self.frames = _fit(stats.frames(raw, m.normalized, idx, inplace=True), spec)

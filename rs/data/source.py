@@ -116,7 +116,7 @@ class PhaseFieldDatasource(Datasource):
     def _slabs(self) -> list[list[Chunk]]:
         units: dict[tuple, list[Chunk]] = {}
         for c in self.chunks:
-            units.setdefault((c.meta.file, c.meta.key, *c.slab_windows), []).append(c)
+            units.setdefault(c.slab_key, []).append(c)
         return list(units.values())
 
     def num_reads(self) -> int:
